@@ -1,0 +1,7 @@
+import type { CliCommand } from './command';
+
+/**
+ * Commands load on demand: `ftagent --version` must not pay for mqtt.js, and `send` must not pay
+ * for the daemon. Each entry is a lazy import of a module whose default export is a CliCommand.
+ */
+export const commands: Record<string, { summary: string; load: () => Promise<{ default: CliCommand }> }> = {};

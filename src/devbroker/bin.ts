@@ -1,0 +1,1 @@
+process.stdout.write('ftbroker: not built yet\n');
