@@ -1,0 +1,101 @@
+/**
+ * A tiny runner for a session written as ONE transition table (STYLE.md): rows of
+ * `{ from, on, run, to }`. Events are processed one at a time, in arrival order, even when handlers
+ * await I/O, so a handler never sees the session half-updated by another event.
+ * An event with no row for the current state is ignored and logged at debug level.
+ */
+import type { Logger } from '../log';
+
+export interface MachineEvent {
+  kind: string;
+}
+
+type Row<S extends string, E extends MachineEvent, C, K extends E['kind']> = {
+  from: S | '*' | readonly S[];
+  on: K;
+  run: (ctx: C, event: Extract<E, { kind: K }>) => void | Promise<void>;
+  /** The next state, or a function of the context after `run` (for guarded branches). */
+  to: S | ((ctx: C) => S);
+};
+
+export type Transition<S extends string, E extends MachineEvent, C> = {
+  [K in E['kind']]: Row<S, E, C, K>;
+}[E['kind']];
+
+export interface MachineHooks<S extends string, C> {
+  /** A handler threw: the machine moves to `state` and calls this once. */
+  onError(ctx: C, err: unknown): S;
+  /** Called after every transition. */
+  onEnter?(ctx: C, state: S, from: S): void;
+}
+
+export class Machine<S extends string, E extends MachineEvent, C> {
+  private queue: E[] = [];
+  private running = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly table: readonly Transition<S, E, C>[],
+    private current: S,
+    private readonly ctx: C,
+    private readonly log: Logger,
+    private readonly hooks: MachineHooks<S, C>,
+    private readonly terminal: readonly S[],
+  ) {}
+
+  get state(): S {
+    return this.current;
+  }
+
+  dispatch(event: E): void {
+    this.queue.push(event);
+    if (!this.running) void this.drain();
+  }
+
+  /** Resolves once no event is queued or running (tests use it to let a step settle). */
+  whenIdle(): Promise<void> {
+    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      for (let event = this.queue.shift(); event !== undefined; event = this.queue.shift()) {
+        await this.step(event);
+      }
+    } finally {
+      this.running = false;
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private async step(event: E): Promise<void> {
+    const from = this.current;
+    if (this.terminal.includes(from)) return;
+    const row = this.table.find((r) => r.on === event.kind && matches(r.from, from));
+    if (!row) {
+      this.log.debug({ state: from, event: event.kind }, `nftp ${from} ignores ${event.kind}`);
+      return;
+    }
+    let to: S;
+    try {
+      // The row was selected by `on === event.kind`, so the event has the row's kind.
+      await (row.run as (ctx: C, e: E) => void | Promise<void>)(this.ctx, event);
+      to = typeof row.to === 'function' ? row.to(this.ctx) : row.to;
+    } catch (err) {
+      to = this.hooks.onError(this.ctx, err);
+    }
+    this.current = to;
+    this.log.debug({ from, event: event.kind, to }, `nftp ${from} --${event.kind}--> ${to}`);
+    this.hooks.onEnter?.(this.ctx, to, from);
+  }
+}
+
+function matches<S extends string>(from: S | '*' | readonly S[], state: S): boolean {
+  if (from === '*') return true;
+  if (typeof from === 'string') return from === state;
+  return from.includes(state);
+}
