@@ -1,0 +1,269 @@
+import { hostname } from 'node:os';
+import { logLevels } from '../log';
+
+/**
+ * The config file, declared once: each key's type, default, range and description. The loader
+ * (load-config.ts) validates against it, the TypeScript type of a loaded config is derived from it,
+ * and `ftagent config check` and the README describe keys from it.
+ *
+ * Semantics: a missing key takes its `default`; a key marked `optional` stays undefined; a key
+ * with neither is required. Objects are always present (filled from their fields' defaults).
+ */
+interface Common {
+  description: string;
+  optional?: true;
+}
+export interface StringField extends Common {
+  type: 'string';
+  default?: string | (() => string);
+  /** A file-system path: resolved against the config file's directory. */
+  path?: true;
+  /** Returns what is wrong and how to fix it, or undefined. */
+  check?: (value: string) => string | undefined;
+}
+export interface IntegerField extends Common {
+  type: 'integer';
+  default?: number;
+  min: number;
+  max: number;
+  unit?: string;
+}
+export interface BooleanField extends Common {
+  type: 'boolean';
+  default?: boolean;
+}
+export interface EnumField extends Common {
+  type: 'enum';
+  values: readonly string[];
+  default?: string;
+}
+export interface ObjectField extends Common {
+  type: 'object';
+  fields: Readonly<Record<string, Field>>;
+  /** Keys that are not allowed, with the message to give instead of "unknown key". */
+  refused?: Readonly<Record<string, string>>;
+  /** Rules across fields; returns the offending field and the message, or undefined. */
+  check?: (value: Record<string, unknown>) => { key: string; message: string } | undefined;
+}
+export interface ArrayField extends Common {
+  type: 'array';
+  items: Field;
+  default?: readonly unknown[];
+  minItems?: number;
+}
+export type Field = StringField | IntegerField | BooleanField | EnumField | ObjectField | ArrayField;
+
+// ---- the type of a validated value, derived from the schema ----
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+export type ValueOf<F> = F extends { type: 'string' }
+  ? string
+  : F extends { type: 'integer' }
+    ? number
+    : F extends { type: 'boolean' }
+      ? boolean
+      : F extends { type: 'enum'; values: readonly (infer V)[] }
+        ? V
+        : F extends { type: 'object'; fields: infer Fs }
+          ? ObjectValue<Fs>
+          : F extends { type: 'array'; items: infer I }
+            ? ValueOf<I>[]
+            : never;
+type ObjectValue<Fs> = Simplify<
+  { [K in keyof Fs as Fs[K] extends { optional: true } ? never : K]: ValueOf<Fs[K]> } & {
+    [K in keyof Fs as Fs[K] extends { optional: true } ? K : never]?: ValueOf<Fs[K]>;
+  }
+>;
+
+// ---- checks shared by several keys ----
+
+const brokerSchemes = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:'];
+
+function checkBrokerUrl(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be a broker URL such as mqtt://10.0.0.5:1883 or mqtts://broker.example.com:8883';
+  }
+  if (!brokerSchemes.includes(url.protocol)) {
+    return `must be a broker URL such as mqtt://10.0.0.5:1883 (scheme ${brokerSchemes.map((s) => s.slice(0, -1)).join(', ')})`;
+  }
+  if (!url.hostname) return 'has no host: write it as mqtt://host:port';
+  if (url.username || url.password) return 'must not carry credentials: use "username" and "passwordFile" (or FTAGENT_PASSWORD)';
+  return undefined;
+}
+
+function checkClientId(value: string): string | undefined {
+  // It is part of the response topic $file-response/{clientid}, and the broker keys transfers by it.
+  if (value.length === 0 || value.length > 128) return 'must be 1 to 128 characters long';
+  if (/[/+#\s]/.test(value)) return 'must not contain "/", "+", "#" or spaces (it becomes part of MQTT topics)';
+  return undefined;
+}
+
+function checkPattern(value: string): string | undefined {
+  if (value.length === 0) return 'is empty: use "*" for every file';
+  if (value.includes('/')) return 'is matched against file names only and cannot contain "/": put the folder in "dir"';
+  if (/[[\]{}]/.test(value) || value.includes('**')) return 'may use only the wildcards * and ? (no [], {} or **)';
+  return undefined;
+}
+
+const defaultClientId = (): string => `ftagent-${hostname().replace(/[/+#\s]/g, '-')}`;
+
+// ---- the keys ----
+
+const chunkSize = {
+  type: 'integer',
+  default: 65536,
+  min: 64,
+  max: 16 * 1024 * 1024,
+  unit: 'bytes',
+  description: "Bytes per segment. Keep it below the broker's maximum packet size (EMQX default 1 MB).",
+} as const;
+const window = {
+  type: 'integer',
+  default: 16,
+  min: 1,
+  max: 65535,
+  description: "Segments in flight at once; the agent also stays within the broker's Receive Maximum.",
+} as const;
+const finTimeoutSeconds = {
+  type: 'integer',
+  default: 330,
+  min: 1,
+  max: 86400,
+  unit: 'seconds',
+  description: 'How long to wait for the answer to fin (EMQX assembles the file before answering).',
+} as const;
+const segmentChecksums = {
+  type: 'boolean',
+  default: false,
+  description: 'Send a SHA-256 checksum with every segment so the broker verifies each one.',
+} as const;
+
+export const configSchema = {
+  type: 'object',
+  description: 'ftagent configuration',
+  refused: {
+    password: 'must not be written in the config file: put it in a file (mode 0600) named by "passwordFile", or set the FTAGENT_PASSWORD environment variable',
+  },
+  fields: {
+    brokers: {
+      type: 'array',
+      items: { type: 'string', check: checkBrokerUrl, description: 'Broker URL' },
+      default: ['mqtt://localhost:1883'],
+      minItems: 1,
+      description: 'Broker URLs, tried in order; the agent fails over to the next one.',
+    },
+    clientId: {
+      type: 'string',
+      default: defaultClientId,
+      check: checkClientId,
+      description: 'MQTT client id. Must stay the same across restarts: the broker keys transfers by it. Default ftagent-<hostname>.',
+    },
+    username: { type: 'string', optional: true, description: 'MQTT user name.' },
+    passwordFile: {
+      type: 'string',
+      optional: true,
+      path: true,
+      description: 'File holding the MQTT password (trailing newline ignored). FTAGENT_PASSWORD in the environment takes precedence.',
+    },
+    tls: {
+      type: 'object',
+      description: 'TLS for mqtts:// and wss:// brokers.',
+      fields: {
+        ca: { type: 'string', optional: true, path: true, description: 'CA certificate file (PEM) to trust instead of the system store.' },
+        cert: { type: 'string', optional: true, path: true, description: 'Client certificate file (PEM), with "key".' },
+        key: { type: 'string', optional: true, path: true, description: 'Client private key file (PEM), with "cert".' },
+        insecure: { type: 'boolean', default: false, description: "Accept any server certificate. Testing only." },
+      },
+      check: (v) =>
+        (v.cert === undefined) !== (v.key === undefined)
+          ? { key: v.cert === undefined ? 'cert' : 'key', message: 'is needed too: "tls.cert" and "tls.key" go together' }
+          : undefined,
+    },
+    mqtt: {
+      type: 'object',
+      description: 'MQTT protocol.',
+      fields: {
+        version: { type: 'enum', values: ['5', '3.1.1'], default: '5', description: 'MQTT protocol version.' },
+        mode: {
+          type: 'enum',
+          values: ['sync', 'async'],
+          optional: true,
+          description: 'sync: $file/… with results in PUBACK reason codes (MQTT 5 only); async: $file-async/… with results on $file-response/{clientId}. Default: sync for 5, async for 3.1.1.',
+        },
+        keepalive: { type: 'integer', default: 60, min: 0, max: 65535, unit: 'seconds', description: 'MQTT keepalive.' },
+      },
+      check: (v) =>
+        v.mode === 'sync' && v.version === '3.1.1'
+          ? { key: 'mode', message: 'is "sync", which needs MQTT 5 (3.1.1 PUBACKs carry no reason code): use "async" or set "mqtt.version" to "5"' }
+          : undefined,
+    },
+    upload: {
+      type: 'object',
+      description: 'Upload defaults (each watch folder may override them).',
+      fields: { chunkSize, window, finTimeoutSeconds, segmentChecksums },
+    },
+    stateDir: {
+      type: 'string',
+      default: '/var/lib/ftagent',
+      path: true,
+      description: 'Where the spool, checkpoints and finished-job records live (created 0700).',
+    },
+    maxConcurrent: { type: 'integer', default: 1, min: 1, max: 64, description: 'Transfers running at the same time.' },
+    checkpoint: {
+      type: 'object',
+      description: 'How often a running transfer writes its checkpoint (always on a stage change). Fewer writes spare the SD card.',
+      fields: {
+        everyBytes: { type: 'integer', default: 1048576, min: 0, max: 2 ** 40, unit: 'bytes', description: 'After this many newly confirmed bytes.' },
+        everyMs: { type: 'integer', default: 2000, min: 0, max: 3_600_000, unit: 'ms', description: 'Or after this long with progress.' },
+      },
+    },
+    retention: {
+      type: 'object',
+      description: 'How much history to keep.',
+      fields: {
+        finishedJobs: { type: 'integer', default: 200, min: 0, max: 100_000, description: 'Finished-job records kept in the state directory.' },
+      },
+    },
+    watch: {
+      type: 'array',
+      default: [],
+      description: 'Folders whose new files are uploaded automatically.',
+      items: {
+        type: 'object',
+        description: 'A watched folder.',
+        fields: {
+          dir: { type: 'string', path: true, description: 'The folder to watch.' },
+          pattern: { type: 'string', default: '*', check: checkPattern, description: 'File names to take: * any run of characters, ? one character.' },
+          settleMs: { type: 'integer', default: 2000, min: 0, max: 3_600_000, unit: 'ms', description: "A file is taken once its size and mtime haven't changed for this long." },
+          afterSuccess: { type: 'enum', values: ['keep', 'delete', 'move'], default: 'keep', description: 'What to do with a file once the broker has it.' },
+          moveTo: { type: 'string', optional: true, path: true, description: 'Folder for afterSuccess "move".' },
+          upload: {
+            type: 'object',
+            description: 'Overrides of the top-level "upload" keys for this folder.',
+            fields: {
+              chunkSize: { ...chunkSize, optional: true },
+              window: { ...window, optional: true },
+              finTimeoutSeconds: { ...finTimeoutSeconds, optional: true },
+              segmentChecksums: { ...segmentChecksums, optional: true },
+            },
+          },
+        },
+        check: (v) =>
+          v.afterSuccess === 'move' && v.moveTo === undefined
+            ? { key: 'moveTo', message: 'is needed when "afterSuccess" is "move": name the folder to move sent files to' }
+            : undefined,
+      },
+    },
+    log: {
+      type: 'object',
+      description: 'Logging (JSON lines on stdout).',
+      fields: { level: { type: 'enum', values: logLevels, default: 'info', description: 'Least severe level written.' } },
+    },
+  },
+} as const satisfies ObjectField;
+
+/** The config as validated, before defaults that depend on other keys are filled in (load-config.ts). */
+export type ConfigFile = ValueOf<typeof configSchema>;
