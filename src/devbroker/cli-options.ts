@@ -1,0 +1,172 @@
+import { parseArgs } from 'node:util';
+import { logLevels, type LogLevel } from '../log';
+import type { BrokerFaults } from './types';
+
+export const usage = `Usage: ftbroker --data DIR [options]
+
+A development MQTT broker (3.1.1 and 5) that emulates EMQX 5.8+ file transfer.
+
+Listener
+  --port N                 TCP port (default 1883; 0 picks a free port, see the "listening" log line)
+  --host H                 interface to listen on (default 127.0.0.1)
+  --data DIR               directory for file-transfer segments and exported files (required)
+  --tls-cert FILE          PEM server certificate: listen with TLS
+  --tls-key FILE           PEM private key (required with --tls-cert)
+  --tls-ca FILE            PEM CA for client certificates
+  --tls-verify-client      require a client certificate signed by --tls-ca
+  --user NAME:PASSWORD     accept only these credentials (repeatable)
+  --receive-maximum N      Receive Maximum advertised and enforced (default 32)
+  --max-packet-size N      Maximum Packet Size in bytes, advertised and enforced (default 1048576)
+  --audit FILE             append one JSON line per inbound PUBLISH to FILE
+
+Faults (deterministic for a given --seed)
+  --drop-every N           drop the connection on every Nth inbound PUBLISH, unacknowledged
+  --refuse-for MS          refuse connections (server unavailable) for MS after start
+  --segment-error-rate X   answer this fraction (0..1) of segments 0x80, not stored
+  --segment-quota-rate X   answer this fraction (0..1) of segments 0x97, not stored
+  --assembly-delay MS      extra time each assembly takes
+  --assemble-timeout MS    a sync fin fails with "timeout" after MS (EMQX default 300000)
+  --ft-disabled            behave like EMQX with file transfer disabled (0x10, no responses)
+  --response-delay MS      delay every $file-response by MS
+  --response-loss-rate X   never publish this fraction (0..1) of $file-response messages
+  --seed N                 seed for every random fault choice
+
+  --log-level L            fatal|error|warn|info|debug|trace|silent (default info)
+  --version                print the version
+  --help                   print this help
+`;
+
+export interface BrokerCliOptions {
+  port: number;
+  host: string;
+  dataDir: string;
+  tls?: { certFile: string; keyFile: string; caFile?: string; verifyClient: boolean };
+  users?: Record<string, string>;
+  receiveMaximum?: number;
+  maximumPacketSize?: number;
+  auditLog?: string;
+  faults: BrokerFaults;
+  logLevel: LogLevel;
+}
+
+export type BrokerCliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: BrokerCliOptions } | { kind: 'usage-error'; message: string };
+
+class UsageError extends Error {}
+
+/** Turns argv (without node and the script) into what to do; never exits or reads files. */
+export function parseBrokerArgs(argv: string[]): BrokerCliCommand {
+  try {
+    return parseOrThrow(argv);
+  } catch (err) {
+    // parseArgs reports unknown flags and missing values with a TypeError whose message is already readable.
+    if (err instanceof UsageError || err instanceof TypeError) return { kind: 'usage-error', message: err.message };
+    throw err;
+  }
+}
+
+function parseOrThrow(argv: string[]): BrokerCliCommand {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-verify-client': { type: 'boolean' },
+      'receive-maximum': { type: 'string' },
+      'max-packet-size': { type: 'string' },
+      audit: { type: 'string' },
+      user: { type: 'string', multiple: true },
+      'drop-every': { type: 'string' },
+      'refuse-for': { type: 'string' },
+      'segment-error-rate': { type: 'string' },
+      'segment-quota-rate': { type: 'string' },
+      'assembly-delay': { type: 'string' },
+      'assemble-timeout': { type: 'string' },
+      'ft-disabled': { type: 'boolean' },
+      'response-delay': { type: 'string' },
+      'response-loss-rate': { type: 'string' },
+      seed: { type: 'string' },
+      'log-level': { type: 'string' },
+      version: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+
+  if (values.data === undefined || values.data === '') throw new UsageError('--data DIR is required');
+  const logLevel = values['log-level'] ?? 'info';
+  if (!(logLevels as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}`);
+
+  const options: BrokerCliOptions = {
+    port: integer('--port', values.port, 0, 65535) ?? 1883,
+    host: values.host ?? '127.0.0.1',
+    dataDir: values.data,
+    faults: {},
+    logLevel: logLevel as LogLevel,
+  };
+
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (certFile === undefined && (values['tls-ca'] !== undefined || values['tls-verify-client'])) {
+    throw new UsageError('--tls-ca and --tls-verify-client need --tls-cert and --tls-key');
+  }
+  if (values['tls-verify-client'] && values['tls-ca'] === undefined) throw new UsageError('--tls-verify-client needs --tls-ca');
+  if (certFile !== undefined && keyFile !== undefined) {
+    options.tls = { certFile, keyFile, verifyClient: values['tls-verify-client'] === true, ...(values['tls-ca'] !== undefined ? { caFile: values['tls-ca'] } : {}) };
+  }
+
+  if (values.user) {
+    const users: Record<string, string> = {};
+    for (const pair of values.user) {
+      const colon = pair.indexOf(':');
+      if (colon <= 0) throw new UsageError(`--user must be NAME:PASSWORD, got ${JSON.stringify(pair)}`);
+      users[pair.slice(0, colon)] = pair.slice(colon + 1);
+    }
+    options.users = users;
+  }
+
+  const receiveMaximum = integer('--receive-maximum', values['receive-maximum'], 1, 65535);
+  if (receiveMaximum !== undefined) options.receiveMaximum = receiveMaximum;
+  const maximumPacketSize = integer('--max-packet-size', values['max-packet-size'], 16, 268_435_460);
+  if (maximumPacketSize !== undefined) options.maximumPacketSize = maximumPacketSize;
+  if (values.audit !== undefined) options.auditLog = values.audit;
+
+  const faults: BrokerFaults = options.faults;
+  setIfDefined(faults, 'dropEveryNPublishes', integer('--drop-every', values['drop-every'], 1, Number.MAX_SAFE_INTEGER));
+  setIfDefined(faults, 'refuseConnectionsForMs', integer('--refuse-for', values['refuse-for'], 0, Number.MAX_SAFE_INTEGER));
+  setIfDefined(faults, 'segmentErrorRate', rate('--segment-error-rate', values['segment-error-rate']));
+  setIfDefined(faults, 'segmentQuotaRate', rate('--segment-quota-rate', values['segment-quota-rate']));
+  setIfDefined(faults, 'assemblyDelayMs', integer('--assembly-delay', values['assembly-delay'], 0, Number.MAX_SAFE_INTEGER));
+  setIfDefined(faults, 'assembleTimeoutMs', integer('--assemble-timeout', values['assemble-timeout'], 1, Number.MAX_SAFE_INTEGER));
+  setIfDefined(faults, 'responseDelayMs', integer('--response-delay', values['response-delay'], 0, Number.MAX_SAFE_INTEGER));
+  setIfDefined(faults, 'responseLossRate', rate('--response-loss-rate', values['response-loss-rate']));
+  setIfDefined(faults, 'seed', integer('--seed', values.seed, 0, 0xffffffff));
+  if (values['ft-disabled']) faults.fileTransferDisabled = true;
+
+  return { kind: 'run', options };
+}
+
+function integer(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function rate(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = text.trim() === '' ? NaN : Number(text);
+  if (!(value >= 0 && value <= 1)) throw new UsageError(`${flag} must be a number from 0 to 1, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function setIfDefined<K extends keyof BrokerFaults>(faults: BrokerFaults, key: K, value: BrokerFaults[K] | undefined): void {
+  if (value !== undefined) faults[key] = value;
+}

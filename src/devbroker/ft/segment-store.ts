@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { escapeFilename } from './escape';
+import { decodeManifest, encodeManifest, type Filemeta, filemetaEquals } from './filemeta';
+import { fail, fileErrorReason, type FtResult, OK } from './ft-result';
+
+/**
+ * The segments area of spec (f), laid out as EMQX's local storage does:
+ * `segments/<esc(clientId)>/<esc(fileId)>/frags/{MANIFEST.json,SEG.<offset>.<len>}` plus `tmp/`.
+ * Everything lives on disk, so a restarted broker continues where the last one stopped.
+ */
+export interface Transfer {
+  clientId: string;
+  fileId: string;
+}
+
+export interface SegmentFragment {
+  /** Offsets beyond 2^53 cannot be part of any reachable file; they are kept as numbers anyway. */
+  offset: number;
+  length: number;
+  path: string;
+}
+
+export interface Fragments {
+  metas: Filemeta[];
+  segments: SegmentFragment[];
+}
+
+const MANIFEST = 'MANIFEST.json';
+const SEGMENT_NAME = /^SEG[.]([0-9]+)[.]([0-9]+)$/;
+
+/** `<basename up to 200 chars>.<16 hex>`, like `emqx_ft_fs_util:mk_temp_filename/1`. */
+export function tempFilename(basename: string): string {
+  return `${[...basename].slice(0, 200).join('')}.${randomBytes(8).toString('hex').toUpperCase()}`;
+}
+
+/** Write to a temp file, then rename over the target, creating directories as needed. */
+export async function writeFileAtomic(tempDir: string, target: string, content: Uint8Array | string): Promise<void> {
+  await fs.mkdir(tempDir, { recursive: true });
+  const temp = path.join(tempDir, tempFilename(path.basename(target)));
+  try {
+    await fs.writeFile(temp, content);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rename(temp, target);
+  } catch (err) {
+    await fs.rm(temp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+export class SegmentStore {
+  readonly root: string;
+
+  constructor(dataDir: string) {
+    this.root = path.join(dataDir, 'segments');
+  }
+
+  transferDir(t: Transfer): string {
+    return path.join(this.root, escapeFilename(t.clientId), escapeFilename(t.fileId));
+  }
+
+  private fragDir(t: Transfer): string {
+    return path.join(this.transferDir(t), 'frags');
+  }
+
+  private tempDir(t: Transfer): string {
+    return path.join(this.transferDir(t), 'tmp');
+  }
+
+  /**
+   * `store_filemeta`: an identical manifest is touched, a different one is a conflict, a missing
+   * or unreadable one is (re)written (spec b, "Idempotence and conflicts").
+   */
+  async storeFilemeta(t: Transfer, meta: Filemeta): Promise<FtResult> {
+    const manifest = path.join(this.fragDir(t), MANIFEST);
+    try {
+      let stored: Filemeta | null = null;
+      try {
+        stored = decodeManifest(await fs.readFile(manifest, 'utf8'));
+      } catch (err) {
+        if (fileErrorReason(err) !== 'enoent') return fail(fileErrorReason(err));
+      }
+      if (stored !== null) {
+        if (!filemetaEquals(stored, meta)) return fail('filemeta_conflict');
+        const now = new Date();
+        await fs.utimes(manifest, now, now);
+        return OK;
+      }
+      await writeFileAtomic(this.tempDir(t), manifest, encodeManifest(meta));
+      return OK;
+    } catch (err) {
+      return fail(fileErrorReason(err));
+    }
+  }
+
+  /** `SEG.<offset>.<len>`; a negative offset is stored too and later ignored by assembly (spec a). */
+  async storeSegment(t: Transfer, offset: bigint, content: Buffer): Promise<FtResult> {
+    const target = path.join(this.fragDir(t), `SEG.${offset.toString()}.${content.length}`);
+    try {
+      await writeFileAtomic(this.tempDir(t), target, content);
+      return OK;
+    } catch (err) {
+      return fail(fileErrorReason(err));
+    }
+  }
+
+  /** What assembly sees: readable manifests and well-named segments; anything else is skipped. */
+  async listFragments(t: Transfer): Promise<Fragments> {
+    const dir = this.fragDir(t);
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (err) {
+      if (fileErrorReason(err) === 'enoent') return { metas: [], segments: [] };
+      throw err;
+    }
+    const result: Fragments = { metas: [], segments: [] };
+    for (const name of names) {
+      if (name === MANIFEST) {
+        const meta = await fs.readFile(path.join(dir, name), 'utf8').then(decodeManifest, () => null);
+        if (meta !== null) result.metas.push(meta);
+        continue;
+      }
+      const match = SEGMENT_NAME.exec(name);
+      if (match?.[1] !== undefined && match[2] !== undefined) {
+        result.segments.push({ offset: Number(match[1]), length: Number(match[2]), path: path.join(dir, name) });
+      }
+    }
+    return result;
+  }
+
+  /** EMQX garbage-collects a transfer's fragments once it is exported. */
+  async collect(t: Transfer): Promise<void> {
+    await fs.rm(this.fragDir(t), { recursive: true, force: true });
+    await fs.rm(this.tempDir(t), { recursive: true, force: true });
+  }
+}
