@@ -5,27 +5,21 @@ import * as path from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker, type RunningBroker } from '../../src/devbroker';
-import { createFileTransfer } from '../../src/devbroker/ft';
-import type { BrokerCore, BrokerFaults, OutboundMessage } from '../../src/devbroker/types';
+import type { BrokerFaults } from '../../src/devbroker/types';
 import { silentLogger } from '../../src/log';
 import type { FtResponse } from './ft-harness';
 
 /**
  * The emulation inside the real broker, driven by MQTT.js over loopback (MQTT 5 and 3.1.1).
- * The interceptor is passed in explicitly, so these tests do not depend on the broker's wiring.
+ * It goes through startBroker's own wiring of the file-transfer emulation, as users get it.
  */
 let dataDir: string;
 let broker: RunningBroker | undefined;
 const clients: MqttClient[] = [];
 
 async function start(faults?: BrokerFaults): Promise<RunningBroker> {
-  let core: BrokerCore | undefined;
-  const lateCore: BrokerCore = { publish: (m: OutboundMessage) => core?.publish(m), log: silentLogger };
-  const ft = createFileTransfer(lateCore, { dataDir, ...(faults ? { faults } : {}) });
-  const running = await startBroker({ dataDir, logger: silentLogger, interceptors: [ft], ...(faults ? { faults } : {}) });
-  core = running.core;
-  broker = running;
-  return running;
+  broker = await startBroker({ dataDir, logger: silentLogger, ...(faults ? { faults } : {}) });
+  return broker;
 }
 
 interface TestClient {
