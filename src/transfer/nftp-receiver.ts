@@ -12,12 +12,13 @@
 import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { defaultNftpBlockSize, nftpFileId } from '../protocol/nftp-blocks';
-import { decode, encode } from '../protocol/nftp-codec';
+import { decode } from '../protocol/nftp-codec';
 import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
 import { NftpBitmap } from './nftp-bitmap';
 import { asFtError } from './nftp-errors';
 import { Machine, type Transition } from './nftp-machine';
 import type { Clock, NftpLink, NftpSink, NftpSinkFinish } from './nftp-ports';
+import { publishPacket, setTimer, stopTimer } from './nftp-session-io';
 
 export interface NftpReceiverOptions {
   link: NftpLink;
@@ -242,7 +243,7 @@ async function openAndAck(c: ReceiverCtx, e: { packet: NftpHello }): Promise<voi
   const bitmap = have ?? new NftpBitmap(hello.blocks);
   c.t = { hello, fileid, bitmap, resumedBlocks: bitmap.count, size: undefined };
   c.log.info({ name: hello.name, blocks: hello.blocks, fileid, resumed: bitmap.count }, 'nftp HELLO accepted');
-  await publish(c, { kind: 'ack', id: hello.id, fileid });
+  await publishPacket(c, { kind: 'ack', id: hello.id, fileid });
   armStall(c, c.o.stallMs);
 }
 
@@ -272,7 +273,7 @@ async function reAckSameFile(c: ReceiverCtx, e: { packet: NftpHello }): Promise<
     return;
   }
   // The sender lost our ACK (or QoS 1 delivered HELLO twice): answer again, keep every block we have.
-  await publish(c, { kind: 'ack', id: h.id, fileid: t.fileid });
+  await publishPacket(c, { kind: 'ack', id: h.id, fileid: t.fileid });
 }
 
 async function storeBlock(c: ReceiverCtx, e: { packet: NftpBlock }): Promise<void> {
@@ -341,7 +342,7 @@ async function askForMissing(c: ReceiverCtx): Promise<void> {
   c.givemeRounds++;
   let seq = t.bitmap.nextMissing();
   for (let k = 0; k < c.o.givemeBurst && seq >= 0; k++) {
-    await publish(c, { kind: 'giveme', fileid: t.fileid, seq });
+    await publishPacket(c, { kind: 'giveme', fileid: t.fileid, seq });
     c.givemesSent++;
     c.log.debug({ seq, round: c.givemeRounds }, 'nftp GIVEME sent');
     const next = t.bitmap.nextMissing(seq + 1);
@@ -407,27 +408,8 @@ function armStall(c: ReceiverCtx, ms: number): void {
   setTimer(c, ms, { kind: 'stall' });
 }
 
-function stopTimer(c: ReceiverCtx): void {
-  const cancel = c.timer;
-  c.timer = undefined;
-  cancel?.();
-}
 
-function setTimer(c: ReceiverCtx, ms: number, event: ReceiverEvent): void {
-  stopTimer(c);
-  c.timer = c.clock.after(ms, () => {
-    c.timer = undefined;
-    c.dispatch(event);
-  });
-}
 
-async function publish(c: ReceiverCtx, packet: NftpPacket): Promise<void> {
-  try {
-    await c.link.publish(encode(packet, { width: c.width }));
-  } catch (err) {
-    throw asFtError(err, 'DISCONNECTED', `nftp: publishing ${packet.kind.toUpperCase()} failed`, true);
-  }
-}
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;

@@ -11,11 +11,12 @@ import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { crc32cFinish, crc32cInit, crc32cUpdate } from '../protocol/crc32c';
 import { defaultNftpBlockSize, nftpBaseName, nftpBlockRange, nftpFileId, planNftpBlocks, type NftpPlan } from '../protocol/nftp-blocks';
-import { decode, encode } from '../protocol/nftp-codec';
+import { decode } from '../protocol/nftp-codec';
 import { defaultNftpWidth, type NftpAck, type NftpGiveme, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
 import { asFtError } from './nftp-errors';
 import { Machine, type Transition } from './nftp-machine';
 import type { Clock, NftpLink, NftpSource } from './nftp-ports';
+import { publishPacket, setTimer, stopTimer } from './nftp-session-io';
 
 export interface NftpSenderOptions {
   link: NftpLink;
@@ -246,7 +247,7 @@ async function hashSource(c: SenderCtx): Promise<number> {
 
 async function sendHello(c: SenderCtx): Promise<void> {
   c.helloAttempts++;
-  await publish(c, { kind: 'hello', id: c.helloId, blocks: c.plan.blocks, name: c.name, filehash: c.filehash ?? 0 });
+  await publishPacket(c, { kind: 'hello', id: c.helloId, blocks: c.plan.blocks, name: c.name, filehash: c.filehash ?? 0 });
   const wait = c.o.helloTimeoutMs * 2 ** (c.helloAttempts - 1);
   c.log.debug({ attempt: c.helloAttempts, waitMs: wait }, 'nftp HELLO sent');
   setTimer(c, wait, { kind: 'helloTimeout' });
@@ -331,19 +332,7 @@ function recordAbort(c: SenderCtx, e: { error: FtError }): void {
 
 // ---- port helpers ---------------------------------------------------------------------------
 
-function stopTimer(c: SenderCtx): void {
-  const cancel = c.timer;
-  c.timer = undefined;
-  cancel?.();
-}
 
-function setTimer(c: SenderCtx, ms: number, event: SenderEvent): void {
-  stopTimer(c);
-  c.timer = c.clock.after(ms, () => {
-    c.timer = undefined;
-    c.dispatch(event);
-  });
-}
 
 async function readBlock(c: SenderCtx, index: number): Promise<Uint8Array> {
   let bytes: Uint8Array;
@@ -361,14 +350,6 @@ async function readBlock(c: SenderCtx, index: number): Promise<Uint8Array> {
 
 function publishBlock(c: SenderCtx, seq: number, content: Uint8Array): Promise<void> {
   // END only for the last block, FILE otherwise, also when answering GIVEME (spec §1.3 step 5).
-  return publish(c, { kind: seq === c.plan.blocks - 1 ? 'end' : 'file', fileid: c.fileid, seq, content });
+  return publishPacket(c, { kind: seq === c.plan.blocks - 1 ? 'end' : 'file', fileid: c.fileid, seq, content });
 }
 
-async function publish(c: SenderCtx, packet: NftpPacket): Promise<void> {
-  const bytes = encode(packet, { width: c.width });
-  try {
-    await c.link.publish(bytes);
-  } catch (err) {
-    throw asFtError(err, 'DISCONNECTED', `nftp: publishing ${packet.kind.toUpperCase()} failed`, true);
-  }
-}

@@ -1,0 +1,41 @@
+/**
+ * The plumbing both nftp sessions share: one pending timer per session that turns into an event,
+ * and publishing an encoded packet with link failures reported as a transient DISCONNECTED.
+ */
+import type { FtError } from '../errors';
+import type { Clock } from '../mqtt/clock';
+import { encode } from '../protocol/nftp-codec';
+import type { NftpPacket, NftpWidth } from '../protocol/nftp-packets';
+import { asFtError } from './nftp-errors';
+import type { NftpLink } from './nftp-ports';
+
+export interface TimedSession<E> {
+  readonly clock: Clock;
+  timer: (() => void) | undefined;
+  dispatch(e: E): void;
+}
+
+export function stopTimer<E>(c: TimedSession<E>): void {
+  const cancel = c.timer;
+  c.timer = undefined;
+  cancel?.();
+}
+
+/** Replaces the session's pending timer: a session waits for one thing at a time. */
+export function setTimer<E>(c: TimedSession<E>, ms: number, event: E): void {
+  stopTimer(c);
+  c.timer = c.clock.after(ms, () => {
+    c.timer = undefined;
+    c.dispatch(event);
+  });
+}
+
+export async function publishPacket(c: { readonly link: NftpLink; readonly width: NftpWidth }, packet: NftpPacket): Promise<void> {
+  const bytes = encode(packet, { width: c.width });
+  try {
+    await c.link.publish(bytes);
+  } catch (err) {
+    const error: FtError = asFtError(err, 'DISCONNECTED', `nftp: publishing ${packet.kind.toUpperCase()} failed`, true);
+    throw error;
+  }
+}
