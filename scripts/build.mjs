@@ -2,14 +2,17 @@
 // (the development broker). CommonJS, every dependency inside, runnable by Node 18 from any folder.
 //
 // The agent bundle is kept lean for small devices: transports and helpers that mqtt.js and pino
-// carry for other environments (MQTT over WebSocket, SOCKS proxies, browser worker timers, pino's
-// worker-thread transports) are replaced by stubs that throw a clear "not supported in this build"
+// carry for other environments (MQTT over WebSocket and mini-program sockets, SOCKS proxies,
+// browser worker timers, pino's worker-thread transports) are replaced by stubs that throw a clear "not supported in this build"
 // error if they are ever reached. mqtt:// (TCP) and mqtts:// (TLS) are untouched. The build fails if
 // one of the dropped packages finds its way back into the agent bundle by another import path.
 import { build } from 'esbuild';
 import { readFileSync, statSync, chmodSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
+const root = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 /** Throws the error every stub raises; `what` names the feature, `instead` says what to use. */
@@ -26,7 +29,7 @@ const inPackage = (name, dir = '') =>
  * Each stub replaces one import, and only when it comes from the named importer, so a package
  * that really needs one of these modules still gets the real thing (and then trips the guard below).
  */
-const agentStubs = [
+export const agentStubs = [
   {
     // mqtt/build/lib/connect/index.js: `require('./ws').streamBuilder` for ws:// and wss://.
     request: './ws',
@@ -34,6 +37,23 @@ const agentStubs = [
     contents: [
       unsupported('MQTT over WebSocket (ws://, wss://)', 'use mqtt:// or mqtts://'),
       'exports.streamBuilder=unsupported;exports.browserStreamBuilder=unsupported;',
+    ].join('\n'),
+  },
+  {
+    // mqtt/build/lib/connect/index.js, browser branch only: WeChat and Alipay mini-program sockets.
+    request: './wx',
+    importer: inPackage('mqtt', 'build/lib/connect'),
+    contents: [
+      unsupported('MQTT over WeChat mini-program sockets (wx://, wxs://)', 'use mqtt:// or mqtts://'),
+      'exports.__esModule=true;exports.default=unsupported;',
+    ].join('\n'),
+  },
+  {
+    request: './ali',
+    importer: inPackage('mqtt', 'build/lib/connect'),
+    contents: [
+      unsupported('MQTT over Alipay mini-program sockets (ali://, alis://)', 'use mqtt:// or mqtts://'),
+      'exports.__esModule=true;exports.default=unsupported;',
     ].join('\n'),
   },
   {
@@ -67,8 +87,12 @@ const agentStubs = [
   },
 ];
 
-/** Packages that must not appear in the agent bundle (what the stubs above keep out). */
-const agentForbidden = ['ws', 'socks', 'ip-address', 'smart-buffer', 'worker-timers', 'thread-stream'];
+/** Packages that must not appear in the agent bundle: what the stubs above keep out, and test fakes. */
+export const agentForbidden = [
+  ...['ws', 'socks', 'ip-address', 'smart-buffer', 'worker-timers', 'thread-stream'],
+  // memfs backs the test-only file systems (src/storage/crash-fs.ts); shipping it is a wrong import.
+  ...['memfs', '@jsonjoy.com'],
+];
 
 function stubPlugin(stubs, used) {
   const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -90,14 +114,10 @@ function stubPlugin(stubs, used) {
   };
 }
 
-const bundles = [
-  { entry: 'src/cli/bin.ts', out: 'dist/ftagent.js', stubs: agentStubs, forbidden: agentForbidden },
-  { entry: 'src/devbroker/bin.ts', out: 'dist/ftbroker.js', stubs: [], forbidden: [] },
-];
-
-for (const { entry, out, stubs, forbidden } of bundles) {
-  const used = new Set();
-  const result = await build({
+/** esbuild options for one bundle; exported so tests and measurements build exactly like this. */
+export function bundleOptions({ entry, out, stubs = [] }, used = new Set()) {
+  return {
+    absWorkingDir: root,
     entryPoints: [entry],
     outfile: out,
     bundle: true,
@@ -113,19 +133,43 @@ for (const { entry, out, stubs, forbidden } of bundles) {
     plugins: stubs.length > 0 ? [stubPlugin(stubs, used)] : [],
     metafile: true,
     logLevel: 'warning',
-  });
-  const inputs = Object.keys(result.metafile.inputs);
-  const leaked = forbidden.filter((name) =>
+  };
+}
+
+/** Names of forbidden packages present in an esbuild metafile's inputs. */
+export function leakedPackages(metafile, forbidden) {
+  const inputs = Object.keys(metafile.inputs);
+  return forbidden.filter((name) =>
     inputs.some((p) => new RegExp(`(?:^|${sep})node_modules${sep}${name}${sep}`).test(p)),
   );
-  if (leaked.length > 0) {
-    console.error(`${out}: packages meant to stay out of this bundle came back in: ${leaked.join(', ')}`);
-    console.error('  find the importer with esbuild --analyze, then stub or avoid it in scripts/build.mjs');
-    process.exit(1);
+}
+
+export const bundles = [
+  { entry: 'src/cli/bin.ts', out: 'dist/ftagent.js', stubs: agentStubs, forbidden: agentForbidden },
+  { entry: 'src/devbroker/bin.ts', out: 'dist/ftbroker.js', stubs: [], forbidden: [] },
+];
+
+async function main() {
+  for (const spec of bundles) {
+    const { out, forbidden } = spec;
+    const used = new Set();
+    const result = await build(bundleOptions(spec, used));
+    const leaked = leakedPackages(result.metafile, forbidden);
+    if (leaked.length > 0) {
+      console.error(`${out}: packages that must not ship in this bundle are in it: ${leaked.join(', ')}`);
+      console.error('  find the importer (esbuild --analyze), then remove the import or stub it in scripts/build.mjs');
+      process.exit(1);
+    }
+    const file = resolve(root, out);
+    chmodSync(file, 0o755);
+    const bytes = statSync(file).size;
+    const gz = gzipSync(readFileSync(file)).length;
+    const note = used.size > 0 ? ` [stubbed: ${[...used].sort().join(', ')}]` : '';
+    console.log(`${out}: ${(bytes / 1024).toFixed(1)} KiB (${(gz / 1024).toFixed(1)} KiB gzipped)${note}`);
   }
-  chmodSync(out, 0o755);
-  const bytes = statSync(out).size;
-  const gz = gzipSync(readFileSync(out)).length;
-  const note = used.size > 0 ? ` [stubbed: ${[...used].sort().join(', ')}]` : '';
-  console.log(`${out}: ${(bytes / 1024).toFixed(1)} KiB (${(gz / 1024).toFixed(1)} KiB gzipped)${note}`);
+}
+
+// Run as a script (`node scripts/build.mjs`); importing it only gives the options.
+if (process.argv[1] && pathToFileURL(resolve(process.argv[1])).href === import.meta.url) {
+  await main();
 }

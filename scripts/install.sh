@@ -2,13 +2,13 @@
 # Installs ftagent on a device: the bundle in /opt/ftagent, a config in /etc/ftagent (kept if one
 # exists), the state dir /var/lib/ftagent, a systemd unit, and a `ftagent` command on the PATH.
 #
-#   sudo scripts/install.sh [--bundle dist/ftagent.js] [--heap-mb 48] [--no-enable] [--root DIR]
+#   sudo scripts/install.sh [--bundle dist/ftagent.js] [--heap-mb 32] [--no-enable] [--root DIR]
 #
 # --root installs into DIR instead of / and touches no running service (used by the tests).
 set -eu
 
 bundle=dist/ftagent.js
-heap_mb=48
+heap_mb=32
 enable=1
 root=
 
