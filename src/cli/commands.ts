@@ -5,5 +5,9 @@ import type { CliCommand } from './command';
  * for the daemon. Each entry is a lazy import of a module whose default export is a CliCommand.
  */
 export const commands: Record<string, { summary: string; load: () => Promise<{ default: CliCommand }> }> = {
+  send: { summary: 'upload one file to the broker and exit when it is there', load: () => import('./send') },
+  run: { summary: 'run the agent: send queued jobs and watch folders until stopped', load: () => import('./run') },
+  status: { summary: 'show queued, active, done and failed jobs (status [JOB] [--json])', load: () => import('./status') },
+  cancel: { summary: 'cancel a queued or active job (cancel JOB)', load: () => import('./cancel') },
   config: { summary: 'check the config file without starting (config check [--config FILE])', load: () => import('./config') },
 };

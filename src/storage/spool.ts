@@ -13,6 +13,7 @@ import { decodeJob, encodeJob, type FinishedJobState, type JobRecord, type JobSp
  *   <stateDir>/finished/<id>.job     done, failed, cancelled (the last `retention` of them)
  *   <stateDir>/checkpoints/<id>      the transfer checkpoint of an active job
  *   <stateDir>/quarantine/           damaged files moved aside, never deleted silently
+ *   <stateDir>/cancel/<id>           a cancel request from another process (the daemon acts on it)
  *
  * Every write is a whole-file atomic replace, so a reader (another process, or this one after a
  * power cut) sees an old or a new record, never half of one. Finishing writes the finished record
@@ -20,7 +21,8 @@ import { decodeJob, encodeJob, type FinishedJobState, type JobRecord, type JobSp
  * (list/get ignore the stale copy and recover() deletes it).
  *
  * Several processes may open the same spool: `ftagent send --queue` only enqueues (a new file per
- * job, atomic by rename, ids never collide); the daemon owns every state transition and recover().
+ * job, atomic by rename, ids never collide) and `ftagent cancel` only writes a cancel request; the
+ * daemon owns every state transition and recover().
  */
 export interface SpoolOptions {
   log?: Logger;
@@ -52,6 +54,7 @@ export class Spool {
   readonly finishedDir: string;
   readonly checkpointsDir: string;
   readonly quarantineDir: string;
+  readonly cancelDir: string;
   private readonly log: Logger;
   private readonly now: () => number;
   private lastIdMs = 0;
@@ -67,6 +70,7 @@ export class Spool {
     this.finishedDir = posix.join(stateDir, 'finished');
     this.checkpointsDir = posix.join(stateDir, 'checkpoints');
     this.quarantineDir = posix.join(stateDir, 'quarantine');
+    this.cancelDir = posix.join(stateDir, 'cancel');
     this.log = options.log ?? silentLogger;
     this.now = options.now ?? Date.now;
   }
@@ -127,6 +131,52 @@ export class Spool {
     const active: JobRecord = { ...job, state: 'active', startedAt: at, updatedAt: at };
     await this.fs.writeFileAtomic(this.jobPath(id), encodeJob(active));
     return active;
+  }
+
+  /**
+   * Ids of queued and active jobs, oldest first, without reading their records: two directory
+   * listings, cheap enough for the daemon to poll every second.
+   */
+  async pendingIds(): Promise<string[]> {
+    const finished = new Set(this.idsIn(await this.fs.list(this.finishedDir)));
+    return this.idsIn(await this.fs.list(this.jobsDir)).filter((id) => !finished.has(id));
+  }
+
+  /**
+   * Keeps a pending job pending but notes why its last attempt failed (shown by `ftagent status`).
+   * The record is rewritten only when the note changes, to spare the flash.
+   */
+  async noteRetry(id: string, reason: string): Promise<JobRecord> {
+    const job = await this.pending(id);
+    if (job.reason === reason) return job;
+    const noted: JobRecord = { ...job, reason, updatedAt: this.iso() };
+    await this.fs.writeFileAtomic(this.jobPath(id), encodeJob(noted));
+    return noted;
+  }
+
+  /**
+   * Asks the daemon to cancel a job (any process may call this; the daemon performs the cancel).
+   * The request is a small file named after the job; writing it twice is harmless.
+   */
+  async requestCancel(id: string): Promise<void> {
+    const path = posix.join(this.cancelDir, checkedId(id));
+    await this.fs.mkdirp(this.cancelDir);
+    await this.fs.writeFileAtomic(path, new TextEncoder().encode(`${this.iso()}\n`));
+  }
+
+  /** Job ids with an outstanding cancel request. */
+  async cancelRequests(): Promise<string[]> {
+    return (await this.fs.list(this.cancelDir)).filter((n) => !isTempName(n) && ID_RE.test(n));
+  }
+
+  /** Whether a cancel request for `id` is outstanding. */
+  async hasCancelRequest(id: string): Promise<boolean> {
+    return (await this.fs.stat(posix.join(this.cancelDir, checkedId(id)))) !== undefined;
+  }
+
+  /** Called by the daemon once the request was acted on (or the job no longer exists). */
+  async clearCancelRequest(id: string): Promise<void> {
+    await this.fs.remove(posix.join(this.cancelDir, checkedId(id)));
   }
 
   markDone(id: string, reason?: string): Promise<JobRecord> {
@@ -192,7 +242,7 @@ export class Spool {
     const quarantinedBefore = this.quarantinedCount;
     const report: RecoveryReport = { removedTemp: 0, removedStaleJobs: 0, removedOrphanCheckpoints: 0, quarantined: 0 };
     const maxAge = this.options.tempMaxAgeMs ?? 5 * 60_000;
-    for (const dir of [this.jobsDir, this.finishedDir, this.checkpointsDir]) {
+    for (const dir of [this.jobsDir, this.finishedDir, this.checkpointsDir, this.cancelDir]) {
       for (const name of await this.fs.list(dir)) {
         if (!isTempName(name)) continue;
         const st = await this.fs.stat(posix.join(dir, name));

@@ -1,0 +1,47 @@
+/**
+ * What the daemon takes from the config file: the connection, the job defaults, the checkpoint
+ * throttle. Certificate files are read here, once, at start.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Config } from '../config/load-config';
+import { FtError } from '../errors';
+import type { JobUploadDefaults } from '../jobs/upload-job-options';
+import type { ConnectionOptions, TlsMaterial } from '../mqtt/connection';
+
+export async function connectionOptionsFrom(config: Config): Promise<ConnectionOptions> {
+  const tls: TlsMaterial = {};
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const path = config.tls[key];
+    if (path === undefined) continue;
+    try {
+      tls[key] = await readFile(path);
+    } catch (err) {
+      throw new FtError('CONFIG_INVALID', `config ${config.source}: "tls.${key}" names ${path}, which cannot be read (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  if (config.tls.insecure) tls.insecure = true;
+  return {
+    brokers: config.brokers,
+    clientId: config.clientId,
+    protocolVersion: config.mqtt.version === '5' ? 5 : 4,
+    keepaliveSeconds: config.mqtt.keepalive,
+    ...(config.username !== undefined ? { username: config.username } : {}),
+    ...(config.password !== undefined ? { password: config.password } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
+}
+
+export function jobDefaultsFrom(config: Config): JobUploadDefaults {
+  return {
+    mode: config.mqtt.mode,
+    chunkSize: config.upload.chunkSize,
+    window: config.upload.window,
+    segmentChecksums: config.upload.segmentChecksums,
+    finTimeoutMs: config.upload.finTimeoutSeconds * 1000,
+  };
+}
+
+/** Whether the connection must subscribe to $file-response/{clientid}. */
+export function needsResponses(config: Config): boolean {
+  return config.mqtt.mode === 'async' || config.mqtt.version === '3.1.1';
+}

@@ -1,0 +1,118 @@
+/**
+ * The upload API used by `ftagent send` and the daemon: prepares the source and the init payload
+ * (or takes them from a resume snapshot), runs an UploadSession over a shared command link, and
+ * sends a best-effort `abort` when it gives up.
+ */
+import { randomUUID } from 'node:crypto';
+import { basename } from 'node:path';
+import { FtError } from '../errors';
+import { silentLogger, type Logger } from '../log';
+import { systemClock, type Clock } from '../mqtt/clock';
+import type { CommandLink } from '../mqtt/command-link';
+import { decodeInitPayload, encodeInitPayload, fileNameProblem, safeFileName } from '../protocol/emqx-ft-filemeta';
+import { fileIdProblem } from '../protocol/emqx-ft-topics';
+import { describeChange, nodeSourceOpener, sameSource, type SourceFile, type SourceOpener } from './source-file';
+import { sendAbort } from './upload-abort';
+import type { UploadOptions, UploadResult } from './upload-options';
+import { UploadSession } from './upload-session';
+
+export interface UploadDeps {
+  link: CommandLink;
+  clock?: Clock;
+  logger?: Logger;
+  random?: () => number;
+  opener?: SourceOpener;
+}
+
+/** Checks what can be checked before any byte is sent. Throws USAGE errors. */
+export function validateUploadOptions(options: UploadOptions, protocolVersion: 4 | 5): void {
+  if (options.mode === 'sync' && protocolVersion !== 5) {
+    throw new FtError('USAGE', 'sync mode needs MQTT 5: MQTT 3.1.1 PUBACKs carry no result. Use --mode async (the default on 3.1.1)');
+  }
+  if (options.name !== undefined) {
+    const problem = fileNameProblem(options.name);
+    if (problem) throw new FtError('USAGE', `--name ${JSON.stringify(options.name)} would be refused by the broker: ${problem}`);
+  }
+  if (options.fileId !== undefined) {
+    const problem = fileIdProblem(options.fileId);
+    if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(options.fileId)} cannot be used: ${problem}`);
+  }
+  if (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1) throw new FtError('USAGE', '--chunk-size must be a positive integer');
+  if (!Number.isSafeInteger(options.window) || options.window < 1) throw new FtError('USAGE', '--window must be a positive integer');
+  if (options.segmentsTtl !== undefined && (!Number.isSafeInteger(options.segmentsTtl) || options.segmentsTtl < 1)) {
+    throw new FtError('USAGE', '--segments-ttl must be a positive number of seconds');
+  }
+  if (options.expireAt !== undefined && (!Number.isSafeInteger(options.expireAt) || options.expireAt < 0)) {
+    throw new FtError('USAGE', '--expire-at must be a Unix time in seconds');
+  }
+}
+
+export async function uploadFile(options: UploadOptions, deps: UploadDeps): Promise<UploadResult> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? silentLogger;
+  const link = deps.link;
+  validateUploadOptions(options, link.protocolVersion);
+  const started = clock.now();
+  const source = await (deps.opener ?? nodeSourceOpener).open(options.path);
+  try {
+    const identity = await source.identity();
+    const prepared = prepare(options, identity.size, source);
+    const resume = options.resume;
+    if (resume && !sameSource(resume.source, identity)) {
+      throw new FtError('SOURCE_CHANGED', `${options.path} changed since the transfer started (${describeChange(resume.source, identity)}); it has to be sent again as a new transfer`, {
+        details: { path: options.path },
+      });
+    }
+    const session = new UploadSession(
+      {
+        options,
+        fileId: prepared.fileId,
+        initPayload: prepared.initPayload,
+        source,
+        identity,
+        ...(resume ? { confirmed: resume.confirmed } : {}),
+      },
+      { link, clock, logger, ...(deps.random ? { random: deps.random } : {}) },
+    );
+    logger.info({ fileId: prepared.fileId, name: prepared.name, size: identity.size, mode: options.mode }, 'upload starting');
+    try {
+      const outcome = await session.run();
+      return {
+        fileId: prepared.fileId,
+        name: prepared.name,
+        size: identity.size,
+        sha256: outcome.sha256,
+        seconds: (clock.now() - started) / 1000,
+        bytesSent: outcome.bytesSent,
+        retries: outcome.retries,
+        clientId: link.clientId,
+        broker: link.currentUrl(),
+      };
+    } catch (err) {
+      const aborted = await sendAbort(link, options.mode, prepared.fileId, clock);
+      logger.debug({ fileId: prepared.fileId, aborted }, 'abort sent after failure');
+      throw err;
+    }
+  } finally {
+    await source.close().catch(() => undefined);
+  }
+}
+
+function prepare(options: UploadOptions, size: number, source: SourceFile): { fileId: string; name: string; initPayload: Buffer } {
+  const resume = options.resume;
+  if (resume) {
+    const meta = decodeInitPayload(resume.initPayload);
+    if (!meta) throw new FtError('STATE_CORRUPT', `the saved init payload for ${resume.fileId} is not valid JSON metadata`);
+    return { fileId: resume.fileId, name: meta.name, initPayload: Buffer.from(resume.initPayload) };
+  }
+  const fileId = options.fileId ?? randomUUID();
+  const name = options.name ?? safeFileName(basename(source.path));
+  const initPayload = encodeInitPayload({
+    name,
+    size,
+    ...(options.expireAt !== undefined ? { expireAt: options.expireAt } : {}),
+    ...(options.segmentsTtl !== undefined ? { segmentsTtl: options.segmentsTtl } : {}),
+    ...(options.userData !== undefined ? { userData: options.userData } : {}),
+  });
+  return { fileId, name, initPayload };
+}
