@@ -3,9 +3,14 @@ import { createLogger } from '../log';
 import { version } from '../version';
 import { parseBrokerArgs, usage, type BrokerCliOptions } from './cli-options';
 import { startBroker, type BrokerOptions } from './index';
+import { pushCommand } from './push-command';
 
-/** ftbroker: the development broker as a process. Exit 0 on --help/--version/a signal, 2 on bad flags, 1 if it cannot start. */
+/**
+ * ftbroker: the development broker as a process, or `ftbroker push …` against a running one.
+ * Broker: exit 0 on --help/--version/a signal, 2 on bad flags, 1 if it cannot start.
+ */
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'push') return pushCommand(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
   const command = parseBrokerArgs(argv);
   if (command.kind === 'help') {
     process.stdout.write(usage);
@@ -37,7 +42,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`ftbroker: cannot start on ${cli.host}:${cli.port}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
-  log.info({ port: broker.port, host: cli.host, tls: cli.tls !== undefined, dataDir: cli.dataDir, faults: cli.faults, version }, 'listening');
+  // store: false when off, else the settings changed from the store server's defaults ({} for none).
+  log.info({ port: broker.port, host: cli.host, tls: cli.tls !== undefined, dataDir: cli.dataDir, faults: cli.faults, store: cli.store ?? {}, version }, 'listening');
 
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -80,6 +86,7 @@ function toBrokerOptions(cli: BrokerCliOptions): BrokerOptions {
     ...(cli.receiveMaximum !== undefined ? { receiveMaximum: cli.receiveMaximum } : {}),
     ...(cli.maximumPacketSize !== undefined ? { maximumPacketSize: cli.maximumPacketSize } : {}),
     ...(cli.auditLog !== undefined ? { auditLog: cli.auditLog } : {}),
+    ...(cli.store !== undefined ? { store: cli.store } : {}),
   };
 }
 

@@ -1,10 +1,19 @@
 import { parseArgs } from 'node:util';
 import { logLevels, type LogLevel } from '../log';
+import type { NftpWidth } from '../protocol/nftp-packets';
+import type { StoreFaults, StoreServerOptions } from './store-server/types';
 import type { BrokerFaults } from './types';
 
 export const usage = `Usage: ftbroker --data DIR [options]
+       ftbroker push --broker mqtt://HOST:PORT --client ID --file NAME --target PATH [options]
 
-A development MQTT broker (3.1.1 and 5) that emulates EMQX 5.8+ file transfer.
+A development MQTT broker (3.1.1 and 5) that emulates EMQX 5.8+ file transfer and the store system's
+server side (push, download, dir over $file_sniffer/v1 and nftp).
+
+Commands
+  (none)                   run the broker
+  push                     ask a running broker to push a file from <data>/store/files/ to a store
+                           (see ftbroker push --help)
 
 Listener
   --port N                 TCP port (default 1883; 0 picks a free port, see the "listening" log line)
@@ -19,6 +28,14 @@ Listener
   --max-packet-size N      Maximum Packet Size in bytes, advertised and enforced (default 1048576)
   --audit FILE             append one JSON line per inbound PUBLISH to FILE
 
+Store server (on by default; serves and pushes files from <data>/store/files/)
+  --no-store               turn the store server off
+  --store-max-sessions N   concurrent transfers per job the server allows (default 15)
+  --store-token-ttl MS     reclaim a session token not returned within MS (default 600000)
+  --store-wait-timeout MS  timeout sent with WAIT when a job's sessions are all taken (default 1000)
+  --store-block-size N     nftp block size in bytes; must equal the agent's (default 32768)
+  --store-width W          nftp content-length width, u16 or u32; must equal the agent's (default u16)
+
 Faults (deterministic for a given --seed)
   --drop-every N           drop the connection on every Nth inbound PUBLISH, unacknowledged
   --refuse-for MS          refuse connections (server unavailable) for MS after start
@@ -29,6 +46,9 @@ Faults (deterministic for a given --seed)
   --ft-disabled            behave like EMQX with file transfer disabled (0x10, no responses)
   --response-delay MS      delay every $file-response by MS
   --response-loss-rate X   never publish this fraction (0..1) of $file-response messages
+  --store-lost-block-rate X  lose this fraction (0..1) of received nftp blocks once (forces GIVEME)
+  --store-wait-storm N     answer WAIT N times to every broadcast/upload request before ok
+  --store-error-rate X     answer this fraction (0..1) of broadcast/upload requests ERROR
   --seed N                 seed for every random fault choice
 
   --log-level L            fatal|error|warn|info|debug|trace|silent (default info)
@@ -47,11 +67,17 @@ export interface BrokerCliOptions {
   auditLog?: string;
   faults: BrokerFaults;
   logLevel: LogLevel;
+  /** Absent: the store server with its defaults. false: no store server (--no-store). */
+  store?: StoreCliOptions | false;
 }
+
+/** The store-server settings the command line can change; each is left out when not given. */
+export type StoreCliOptions = Pick<StoreServerOptions, 'maxCurrentSessionDefault' | 'tokenTtlMs' | 'waitTimeoutMs' | 'nftp' | 'faults'>;
 
 export type BrokerCliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: BrokerCliOptions } | { kind: 'usage-error'; message: string };
 
-class UsageError extends Error {}
+/** A bad command line: reported with the usage text and exit status 2. */
+export class UsageError extends Error {}
 
 /** Turns argv (without node and the script) into what to do; never exits or reads files. */
 export function parseBrokerArgs(argv: string[]): BrokerCliCommand {
@@ -91,6 +117,16 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
       'response-delay': { type: 'string' },
       'response-loss-rate': { type: 'string' },
       seed: { type: 'string' },
+      // Node 18's parseArgs has no automatic --no-X negation, so this is a flag of its own.
+      'no-store': { type: 'boolean' },
+      'store-max-sessions': { type: 'string' },
+      'store-token-ttl': { type: 'string' },
+      'store-wait-timeout': { type: 'string' },
+      'store-block-size': { type: 'string' },
+      'store-width': { type: 'string' },
+      'store-lost-block-rate': { type: 'string' },
+      'store-wait-storm': { type: 'string' },
+      'store-error-rate': { type: 'string' },
       'log-level': { type: 'string' },
       version: { type: 'boolean' },
       help: { type: 'boolean' },
@@ -150,10 +186,76 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
   setIfDefined(faults, 'seed', integer('--seed', values.seed, 0, 0xffffffff));
   if (values['ft-disabled']) faults.fileTransferDisabled = true;
 
+  const store = storeOptions(values, faults.seed);
+  if (store !== undefined) options.store = store;
+
   return { kind: 'run', options };
 }
 
-function integer(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+const storeValueFlags = [
+  'store-max-sessions',
+  'store-token-ttl',
+  'store-wait-timeout',
+  'store-block-size',
+  'store-width',
+  'store-lost-block-rate',
+  'store-wait-storm',
+  'store-error-rate',
+] as const;
+type StoreFlagValues = { 'no-store'?: boolean } & { [K in (typeof storeValueFlags)[number]]?: string };
+
+// Both end up in timers (here or in the agent); setTimeout fires at once for anything above 2^31 - 1 ms.
+const maxTimerMs = 0x7fffffff;
+const nftpWidths: readonly NftpWidth[] = ['u16', 'u32'];
+
+/**
+ * The store-server part of the command line: false for --no-store, undefined when nothing was given
+ * (so the broker keeps its defaults), else only the settings that were given.
+ */
+function storeOptions(values: StoreFlagValues, seed: number | undefined): StoreCliOptions | false | undefined {
+  const given = storeValueFlags.filter((flag) => values[flag] !== undefined);
+  if (values['no-store']) {
+    if (given.length > 0) throw new UsageError(`--no-store turns the store server off; --${given[0]} has nothing to apply to`);
+    return false;
+  }
+  if (given.length === 0) return undefined;
+
+  const store: StoreCliOptions = {};
+  setIfDefined(store, 'maxCurrentSessionDefault', integer('--store-max-sessions', values['store-max-sessions'], 1, 65535));
+  setIfDefined(store, 'tokenTtlMs', integer('--store-token-ttl', values['store-token-ttl'], 1, maxTimerMs));
+  setIfDefined(store, 'waitTimeoutMs', integer('--store-wait-timeout', values['store-wait-timeout'], 1, maxTimerMs));
+  const nftp = storeNftp(values['store-block-size'], values['store-width']);
+  if (nftp !== undefined) store.nftp = nftp;
+  const faults = storeFaults(values, seed);
+  if (faults !== undefined) store.faults = faults;
+  return store;
+}
+
+/** nftp settings both peers must agree on; the block size limit follows the width's content-length field. */
+function storeNftp(blockSizeText: string | undefined, widthText: string | undefined): StoreCliOptions['nftp'] | undefined {
+  if (blockSizeText === undefined && widthText === undefined) return undefined;
+  if (widthText !== undefined && !(nftpWidths as readonly string[]).includes(widthText)) {
+    throw new UsageError(`--store-width must be one of ${nftpWidths.join(', ')}, got ${JSON.stringify(widthText)}`);
+  }
+  const width = widthText as NftpWidth | undefined;
+  // A FILE block's length goes into a u16 field unless the width is u32 (then 64 MiB, like the agent's --block-size).
+  const blockSize = integer('--store-block-size', blockSizeText, 1, width === 'u32' ? 64 * 1024 * 1024 : 0xffff);
+  return { ...(blockSize !== undefined ? { blockSize } : {}), ...(width !== undefined ? { width } : {}) };
+}
+
+/** Store faults draw from their own generator; --seed seeds it too, so one seed replays the whole run. */
+function storeFaults(values: StoreFlagValues, seed: number | undefined): StoreFaults | undefined {
+  const faults: StoreFaults = {};
+  setIfDefined(faults, 'lostBlockRate', rate('--store-lost-block-rate', values['store-lost-block-rate']));
+  setIfDefined(faults, 'waitStormCount', integer('--store-wait-storm', values['store-wait-storm'], 0, Number.MAX_SAFE_INTEGER));
+  setIfDefined(faults, 'errorRate', rate('--store-error-rate', values['store-error-rate']));
+  if (Object.keys(faults).length === 0) return undefined;
+  if (seed !== undefined) faults.seed = seed;
+  return faults;
+}
+
+/** Reads a whole number flag in [min, max]; undefined when the flag was not given. */
+export function integer(flag: string, text: string | undefined, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
   const value = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
@@ -167,6 +269,6 @@ function rate(flag: string, text: string | undefined): number | undefined {
   return value;
 }
 
-function setIfDefined<K extends keyof BrokerFaults>(faults: BrokerFaults, key: K, value: BrokerFaults[K] | undefined): void {
-  if (value !== undefined) faults[key] = value;
+function setIfDefined<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
+  if (value !== undefined) target[key] = value;
 }

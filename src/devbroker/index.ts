@@ -7,6 +7,9 @@ import { Broker } from './broker-core';
 import { createConnectionFaults } from './faults';
 import type { BrokerCore, BrokerFaults, PublishInterceptor } from './types';
 import { createFileTransfer } from './ft';
+import { createStoreServer, type StoreServer, type StoreServerOptions } from './store-server';
+import { createDownloadHandler } from './store-server/download-handler';
+import { createPushControl } from './store-server/push-control';
 
 export type { BrokerCore, BrokerFaults, InboundPublish, InterceptResult, OutboundMessage, PublishInterceptor } from './types';
 export { createPrng } from './prng';
@@ -48,11 +51,19 @@ export interface BrokerOptions {
   fileTransfer?: boolean;
   /** Per-session bound on queued QoS 1 messages (oldest dropped first); default 10 000. */
   maxQueuedPerSession?: number;
+  /**
+   * The store system's server side (`$file_sniffer/v1/…` and the nftp topics it allocates), on by
+   * default; false turns it off. It runs before the file-transfer emulation, which would otherwise
+   * take every `$file/…` publish.
+   */
+  store?: Omit<StoreServerOptions, 'dataDir'> | false;
 }
 
 export interface RunningBroker {
   port: number;
   core: BrokerCore;
+  /** The store server, unless `store: false`: push files, send dir queries, read results. */
+  store?: StoreServer;
   /** Close every connection, stop listening, flush the audit log. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -85,6 +96,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     audit,
     interceptors: options.interceptors ?? [],
   });
+  const store = options.store === false ? undefined : wireStoreServer(broker, options.dataDir, log, options.store ?? {});
   if (options.fileTransfer !== false) wireFileTransfer(broker, options, log);
 
   const server = createListener(options.tls, (socket) => broker.accept(socket));
@@ -112,6 +124,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     stopping ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await broker.stop();
+      await store?.close();
       // server.close waits for every socket; flush what the core wrote and close the rest.
       for (const socket of sockets) socket.destroySoon();
       await closed;
@@ -119,7 +132,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
     })();
     return stopping;
   };
-  return { port, core: broker, stop };
+  return { port, core: broker, stop, ...(store ? { store } : {}) };
 }
 
 function createListener(tls: BrokerTlsOptions | undefined, onSocket: (socket: Socket) => void): Server {
@@ -136,6 +149,17 @@ function createListener(tls: BrokerTlsOptions | undefined, onSocket: (socket: So
     },
     onSocket,
   );
+}
+
+/**
+ * The store server serves `download` requests from `<dataDir>/store/files/` and takes push orders on
+ * `$ftbroker/push`; handlers the caller gives for a verb replace the built-in ones.
+ */
+function wireStoreServer(broker: Broker, dataDir: string, log: Logger, options: Omit<StoreServerOptions, 'dataDir'>): StoreServer {
+  const store = createStoreServer(broker, { dataDir, log, ...options, handlers: [createDownloadHandler(), ...(options.handlers ?? [])] });
+  broker.addInterceptor(store);
+  broker.addInterceptor(createPushControl(store.context));
+  return store;
 }
 
 /** The EMQX file-transfer emulation runs after any interceptors the caller passed. */

@@ -1,0 +1,268 @@
+/**
+ * `ftagent fetch REMOTE_PATH --to LOCAL_PATH`: asks the store server for a file (`download`, spec §2.1)
+ * and receives it with nftp on the topic the answer names. The local path is the operator's choice,
+ * but it gets the same checks as a pushed target: no symlink, device or directory is written through,
+ * an existing file is replaced only with --overwrite (atomically), and nothing reaches it unverified.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { FtError } from '../errors';
+import { createLogger, logLevels, type LogLevel } from '../log';
+import { systemClock } from '../mqtt/clock';
+import { Connection, type ConnectionOptions, type TlsMaterial } from '../mqtt/connection';
+import type { SniffResponse } from '../protocol/file-sniffer';
+import type { NftpWidth } from '../protocol/nftp-packets';
+import { prepareRoots } from '../transfer/confine';
+import type { NftpReceiveResult } from '../transfer/nftp-receiver';
+import { StoreChannel } from '../transfer/store-channel';
+import { checkNftpTopic, prepareTarget, receiveFile, type NftpReceiveSettings } from '../transfer/store-receive';
+import type { CliCommand, CliIo } from './command';
+import { exitStatus } from './exit-codes';
+import { formatBytes } from './progress';
+import { parseBrokers } from './send';
+
+const usage = `Usage: ftagent fetch REMOTE_PATH --to LOCAL_PATH [options]
+
+Asks the store server for REMOTE_PATH (a "download" request) and receives it with nftp.
+The file is written to LOCAL_PATH.part, its CRC-32C checked, and only then renamed to LOCAL_PATH.
+If LOCAL_PATH is an existing folder, the file keeps its remote name inside it.
+
+  --to PATH               where to put the file (required)
+  --overwrite             replace an existing file (atomically); without it, an existing file is an error
+
+Connection (as for \`ftagent send\`):
+  --broker URL            mqtt://host:port or mqtts://host:port; repeat or comma-separate for failover
+  --client-id ID          MQTT client id (default: ftagent-<hostname>-<pid>)
+  --username U  --password-file F (or env FTAGENT_PASSWORD)
+  --ca F --cert F --key F --insecure
+  --mqtt 5|3.1.1          protocol version (default 5)
+
+nftp (both sides must agree):
+  --block-size BYTES      default 32768
+  --nftp-width u16|u32    FILE/END content-length width (default u16)
+  --timeout SECONDS       wait for the server's answer to the request (default 10)
+  --hello-wait SECONDS    wait for the first nftp packet after "ok" (default 30)
+
+Output:
+  --json  --quiet  --log-level LEVEL (default warn; logs go to stderr)
+
+Exit status: 0 received and verified; 2 usage or configuration error; 4 the server answered
+NOT_EXIST (NOT_FOUND), NOT_ALLOW (NOT_ALLOWED) or ERROR (REMOTE_ERROR), or LOCAL_PATH is not
+allowed; 5 no answer, lost connection, a stalled transfer or a file that failed its CRC-32C check;
+1 other failures (disk full: the partial file is removed).
+`;
+
+const argSpec = {
+  to: { type: 'string' },
+  overwrite: { type: 'boolean' },
+  broker: { type: 'string', multiple: true },
+  'client-id': { type: 'string' },
+  username: { type: 'string' },
+  password: { type: 'string' },
+  'password-file': { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  insecure: { type: 'boolean' },
+  mqtt: { type: 'string' },
+  'block-size': { type: 'string' },
+  'nftp-width': { type: 'string' },
+  timeout: { type: 'string' },
+  'hello-wait': { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  'log-level': { type: 'string' },
+} as const;
+
+export interface FetchPlan {
+  remote: string;
+  local: string;
+  /** --to ended with a separator. */
+  localIsFolder: boolean;
+  overwrite: boolean;
+  connection: ConnectionOptions;
+  nftp: NftpReceiveSettings;
+  requestTimeoutMs: number;
+  json: boolean;
+  quiet: boolean;
+  logLevel: LogLevel;
+}
+
+function usageError(message: string): FtError {
+  return new FtError('USAGE', `${message}. Run \`ftagent fetch --help\` for the options`);
+}
+
+function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw usageError(`--${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+export function planFetch(argv: string[], io: CliIo): FetchPlan {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: argSpec, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw usageError(err instanceof Error ? err.message : String(err));
+  }
+  const { values: v, positionals } = parsed;
+  if (positionals.length !== 1 || positionals[0] === undefined || positionals[0] === '') throw usageError('give exactly one REMOTE_PATH');
+  if (v.to === undefined || v.to === '') throw usageError('--to LOCAL_PATH is required');
+  const logLevel = (v['log-level'] ?? 'warn') as LogLevel;
+  if (!logLevels.includes(logLevel)) throw usageError(`--log-level must be one of ${logLevels.join(', ')}`);
+  const width = v['nftp-width'] ?? 'u16';
+  if (width !== 'u16' && width !== 'u32') throw usageError(`--nftp-width must be u16 or u32, got "${width}"`);
+  const blockSize = integer('block-size', v['block-size'], 1, width === 'u16' ? 0xffff : 64 * 1024 * 1024);
+  const timeout = integer('timeout', v.timeout, 1, 3600) ?? 10;
+  const helloWait = integer('hello-wait', v['hello-wait'], 1, 3600) ?? 30;
+  return {
+    remote: positionals[0],
+    local: path.resolve(io.cwd, v.to),
+    localIsFolder: /[/\\]$/.test(v.to),
+    overwrite: v.overwrite === true,
+    connection: connectionFrom(v, io),
+    nftp: { width: width as NftpWidth, helloWaitMs: helloWait * 1000, ...(blockSize !== undefined ? { blockSize } : {}) },
+    requestTimeoutMs: timeout * 1000,
+    json: v.json === true,
+    quiet: v.quiet === true,
+    logLevel,
+  };
+}
+
+type ConnectionFlags = Pick<
+  ReturnType<typeof parseArgs<{ options: typeof argSpec; allowPositionals: true; strict: true }>>['values'],
+  'broker' | 'client-id' | 'username' | 'password' | 'password-file' | 'ca' | 'cert' | 'key' | 'insecure' | 'mqtt'
+>;
+
+// The same flags and rules as `ftagent send`; see the report: this belongs in one shared helper.
+function connectionFrom(v: ConnectionFlags, io: CliIo): ConnectionOptions {
+  if (v.password !== undefined) throw usageError('--password is not accepted (it would show in the process list); use --password-file F or env FTAGENT_PASSWORD');
+  const mqtt = v.mqtt ?? '5';
+  if (mqtt !== '5' && mqtt !== '3.1.1') throw usageError(`--mqtt must be 5 or 3.1.1, got "${mqtt}"`);
+  const read = (flag: string, file: string): Buffer => {
+    try {
+      return readFileSync(path.resolve(io.cwd, file));
+    } catch (err) {
+      throw new FtError('CONFIG_INVALID', `--${flag} ${file} cannot be read (${err instanceof Error ? err.message : String(err)})`);
+    }
+  };
+  let password: string | undefined;
+  if (v['password-file'] !== undefined) password = read('password-file', v['password-file']).toString('utf8').replace(/\r?\n$/, '');
+  else if (io.env.FTAGENT_PASSWORD !== undefined) password = io.env.FTAGENT_PASSWORD;
+  if (password !== undefined && v.username === undefined) throw usageError('a password needs --username');
+  const tls: TlsMaterial = {};
+  if (v.ca !== undefined) tls.ca = read('ca', v.ca);
+  if (v.cert !== undefined) tls.cert = read('cert', v.cert);
+  if (v.key !== undefined) tls.key = read('key', v.key);
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw usageError('--cert and --key go together');
+  if (v.insecure) tls.insecure = true;
+  const clientId = v['client-id'] ?? `ftagent-${hostname()}-${process.pid}`;
+  if (clientId === '' || /[+#/]/.test(clientId)) throw usageError('--client-id must be non-empty and contain no "/", "+" or "#"');
+  return {
+    brokers: parseBrokers(v.broker ?? []),
+    clientId,
+    protocolVersion: mqtt === '5' ? 5 : 4,
+    ...(v.username !== undefined ? { username: v.username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
+}
+
+/** An existing folder (or a --to ending in a separator) means "keep the remote name inside it". */
+function localTarget(plan: FetchPlan): string {
+  const remoteName = path.basename(plan.remote.replace(/\\/g, '/'));
+  if (plan.localIsFolder) return path.join(plan.local, remoteName);
+  try {
+    if (statSync(plan.local).isDirectory()) return path.join(plan.local, remoteName);
+  } catch {
+    // Not there yet: it is the file name.
+  }
+  return plan.local;
+}
+
+/** The server's answer to `download` as an error with a code a script can switch on, or the topic. */
+export function downloadTopic(remote: string, r: SniffResponse): string {
+  const why = typeof r.fields.reason === 'string' ? `: ${r.fields.reason}` : '';
+  if (r.ack === 'ok') {
+    if (r.topic === undefined || r.topic === '') throw new FtError('REMOTE_ERROR', `the store server said ok to downloading ${remote} but named no topic to receive on`);
+    checkNftpTopic(r.topic, 'download');
+    return r.topic;
+  }
+  if (r.ack === 'NOT_EXIST') throw new FtError('NOT_FOUND', `the store server has no ${remote} (NOT_EXIST)${why}`, { details: { remote } });
+  if (r.ack === 'NOT_ALLOW') throw new FtError('NOT_ALLOWED', `the store server does not allow downloading ${remote} (NOT_ALLOW)${why}`, { details: { remote } });
+  if (r.ack === 'WAIT') {
+    throw new FtError('REMOTE_ERROR', `the store server is busy (WAIT${r.timeoutMs !== undefined ? `, try again in ${r.timeoutMs} ms` : ''})`, { transient: true, details: { remote, timeoutMs: r.timeoutMs } });
+  }
+  throw new FtError('REMOTE_ERROR', `the store server could not serve ${remote} (${r.ackText ?? 'no ack'})${why}`, { details: { remote, ack: r.ackText } });
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
+  const plan = planFetch(argv, io);
+  const file = localTarget(plan);
+  const roots = await prepareRoots([path.dirname(file)], { create: false });
+  if (roots.roots.length === 0) throw new FtError('NOT_FOUND', `cannot write ${file}: its folder ${path.dirname(file)} does not exist (${roots.problems.join('; ')})`);
+  // Fail before asking the server for anything.
+  const target = await prepareTarget(roots.roots, file, plan.overwrite);
+
+  const logger = createLogger({ level: plan.logLevel, stream: io.stderr });
+  const interrupt = new AbortController();
+  const onSignal = (): void => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const connection = new Connection(plan.connection, { clock: systemClock, logger });
+  const channel = new StoreChannel(connection, { logger, requestTimeoutMs: plan.requestTimeoutMs });
+  const started = Date.now();
+  try {
+    await Promise.race([
+      connection.start(),
+      new Promise<never>((_, reject) => interrupt.signal.addEventListener('abort', () => reject(new FtError('INTERRUPTED', 'interrupted while connecting')), { once: true })),
+    ]);
+    if (!(await channel.whenReady(interrupt.signal))) throw new FtError('INTERRUPTED', 'interrupted while subscribing');
+    const response = await channel.request('download', { path: plan.remote });
+    const topic = await channel.openNftpTopic(downloadTopic(plan.remote, response));
+    let result: NftpReceiveResult;
+    try {
+      result = await receiveFile({
+        topic,
+        target,
+        requested: file,
+        overwrite: plan.overwrite,
+        roots: roots.roots,
+        logger,
+        nftp: plan.nftp,
+        signal: interrupt.signal,
+      });
+    } finally {
+      await topic.close().catch(() => undefined);
+    }
+    writeResult(io, plan, file, result, (Date.now() - started) / 1000);
+    return exitStatus.ok;
+  } catch (err) {
+    if (plan.json && err instanceof FtError) {
+      io.stdout.write(`${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, transient: err.transient } })}\n`);
+    }
+    throw err;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    channel.dispose();
+    await connection.close();
+  }
+}
+
+function writeResult(io: CliIo, plan: FetchPlan, file: string, r: NftpReceiveResult, seconds: number): void {
+  if (plan.json) {
+    io.stdout.write(
+      `${JSON.stringify({ ok: true, remote: plan.remote, path: file, size: r.size, crc32c: r.filehash, blocks: r.blocks, resumedBlocks: r.resumedBlocks, givemes: r.givemesSent, seconds: Number(seconds.toFixed(3)) })}\n`,
+    );
+  } else if (!plan.quiet) {
+    const extra = [r.resumedBlocks > 0 ? `${r.resumedBlocks} blocks resumed` : '', r.givemesSent > 0 ? `${r.givemesSent} blocks re-requested` : ''].filter((s) => s !== '');
+    io.stdout.write(`fetched ${plan.remote} (${formatBytes(r.size)}) to ${file} in ${seconds.toFixed(1)} s; CRC-32C verified${extra.length > 0 ? `; ${extra.join(', ')}` : ''}\n`);
+  }
+}
+
+const command: CliCommand = { name: 'fetch', summary: 'download one file from the store server (fetch REMOTE --to LOCAL)', usage, run };
+export default command;

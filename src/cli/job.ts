@@ -1,0 +1,153 @@
+/**
+ * `ftagent job add FILE | list [--json] | remove ID`: the store jobs kept in the state dir and run on
+ * schedule by the daemon (src/jobs/store-runner.ts). The command only edits job files; a running
+ * daemon picks changes up at its next rescan.
+ */
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { FtError, errnoCode } from '../errors';
+import { defaultConfigPath, loadConfig } from '../config/load-config';
+import { StoreJobStore, type JobState, type StoredJob } from '../jobs/job-store';
+import { parseSchedule } from '../jobs/schedule';
+import { parseStoreJob } from '../jobs/store-job';
+import { createNodeDurableFs } from '../storage/node-fs';
+import type { CliCommand, CliIo } from './command';
+import { exitStatus } from './exit-codes';
+
+const usage = `Usage: ftagent job add FILE [--replace] [--state-dir DIR | --config FILE]
+       ftagent job list [--json] [--state-dir DIR | --config FILE]
+       ftagent job remove ID [--state-dir DIR | --config FILE]
+
+Store jobs: a JSON file with job_id, execution_time (6-field crontab with seconds), duration
+(seconds), and tasks (task_id, script_id, type BROADCAST or UPLOAD_TO_SERVER, path with * or ? in
+the file name only, target_path, groups or servers, retry_times, retry_interval seconds).
+The state dir comes from --state-dir, else from the config file (default ${defaultConfigPath}).
+`;
+
+interface Args {
+  sub: string | undefined;
+  positional: string[];
+  json: boolean;
+  replace: boolean;
+  stateDir: string | undefined;
+  config: string | undefined;
+}
+
+const command: CliCommand = {
+  name: 'job',
+  summary: 'add, list or remove scheduled store jobs',
+  usage,
+  async run(argv, io) {
+    const args = parseArgs(argv);
+    const store = new StoreJobStore(createNodeDurableFs(), await stateDirOf(args, io));
+    switch (args.sub) {
+      case 'add':
+        return add(store, args, io);
+      case 'list':
+        return list(store, args, io);
+      case 'remove': {
+        const id = args.positional[0];
+        if (id === undefined || args.positional.length > 1) throw new FtError('USAGE', `job remove needs exactly one job id.\n${usage}`);
+        await store.remove(id);
+        io.stdout.write(`removed store job ${id}\n`);
+        return exitStatus.ok;
+      }
+      default:
+        throw new FtError('USAGE', args.sub === undefined ? `missing subcommand.\n${usage}` : `unknown subcommand "${args.sub}".\n${usage}`);
+    }
+  },
+};
+export default command;
+
+async function add(store: StoreJobStore, args: Args, io: CliIo): Promise<number> {
+  const file = args.positional[0];
+  if (file === undefined || args.positional.length > 1) throw new FtError('USAGE', `job add needs exactly one JSON file.\n${usage}`);
+  const path = resolve(io.cwd, file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new FtError('SOURCE_UNREADABLE', `cannot read ${path}: ${errnoCode(err) === 'ENOENT' ? 'it does not exist' : String(err)}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new FtError('CONFIG_INVALID', `${path} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  // One job or a list of jobs; all are checked before any is written.
+  const jobs = (Array.isArray(value) ? value : [value]).map((v, i) => parseStoreJob(v, Array.isArray(value) ? `${path} [${i}]` : path));
+  for (const job of jobs) {
+    await store.add(job, Date.now(), { replace: args.replace });
+    io.stdout.write(`added store job ${job.job_id} (${job.execution_time}, ${job.tasks.length} task(s))\n`);
+  }
+  return exitStatus.ok;
+}
+
+async function list(store: StoreJobStore, args: Args, io: CliIo): Promise<number> {
+  const { jobs, damaged } = await store.list();
+  const rows = await Promise.all(jobs.map(async (j) => describe(j, await store.readStateOrFresh(j.job.job_id, () => undefined))));
+  if (args.json) {
+    io.stdout.write(`${JSON.stringify({ jobs: rows, damaged })}\n`);
+    return exitStatus.ok;
+  }
+  if (rows.length === 0) io.stdout.write('no store jobs\n');
+  for (const r of rows) {
+    io.stdout.write(
+      `${r.job_id}  ${r.enable ? 'enabled ' : 'disabled'}  "${r.execution_time}"  duration ${r.duration}s  next ${r.nextRun ?? '-'}  ` +
+        `last ${r.lastRun ? `${r.lastRun.state} (fired ${new Date(r.lastRun.fireAt).toISOString()})` : '-'}\n`,
+    );
+    for (const t of r.lastRun?.tasks ?? []) {
+      io.stdout.write(`    task ${t.task_id}: ${t.state}${t.error ? ` (${t.error})` : ''}\n`);
+    }
+  }
+  for (const d of damaged) io.stderr.write(`damaged job file ${d.file}: ${d.error}\n`);
+  return exitStatus.ok;
+}
+
+function describe(j: StoredJob, state: JobState) {
+  let nextRun: string | null = null;
+  try {
+    const n = parseSchedule(j.job.execution_time, j.job.timezone).nextAfter(Date.now());
+    nextRun = n === null ? null : new Date(n).toISOString();
+  } catch {
+    nextRun = null;
+  }
+  return {
+    job_id: j.job.job_id,
+    enable: j.job.enable,
+    execution_time: j.job.execution_time,
+    duration: j.job.duration,
+    tasks: j.job.tasks.length,
+    addedAt: new Date(j.addedAt).toISOString(),
+    nextRun,
+    lastRun: state.current ?? state.history[state.history.length - 1],
+  };
+}
+
+async function stateDirOf(args: Args, io: CliIo): Promise<string> {
+  if (args.stateDir !== undefined) return resolve(io.cwd, args.stateDir);
+  const config = await loadConfig(resolve(io.cwd, args.config ?? defaultConfigPath), { env: io.env });
+  return config.stateDir;
+}
+
+function parseArgs(argv: string[]): Args {
+  const out: Args = { sub: argv[0], positional: [], json: false, replace: false, stateDir: undefined, config: undefined };
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new FtError('USAGE', `${a} needs a value.\n${usage}`);
+      return v;
+    };
+    if (a === '--json') out.json = true;
+    else if (a === '--replace') out.replace = true;
+    else if (a === '--state-dir') out.stateDir = value();
+    else if (a.startsWith('--state-dir=')) out.stateDir = a.slice('--state-dir='.length);
+    else if (a === '--config' || a === '-c') out.config = value();
+    else if (a.startsWith('--config=')) out.config = a.slice('--config='.length);
+    else if (a.startsWith('-')) throw new FtError('USAGE', `unknown option ${a}.\n${usage}`);
+    else out.positional.push(a);
+  }
+  return out;
+}

@@ -1,0 +1,123 @@
+/**
+ * Server → store push (spec §2.1): the store server offers a file from `<dataDir>/store/files/` to a
+ * client with `$file_sniffer/v1/push/{clientid}`, and on `ack: ok` sends it with nftp on the topic it
+ * allocated. The client subscribes to that topic before it answers, so HELLO can follow the ack at once.
+ *
+ * An API of the development broker (`pushFile(storeServer.context, …)`), for tests and demos.
+ */
+import path from 'node:path';
+import { FtError } from '../../errors';
+import type { SniffId, SniffResponse } from '../../protocol/file-sniffer';
+import { newRequestId } from '../../protocol/file-sniffer';
+import { confineExisting, prepareRoots } from '../../transfer/confine';
+import type { NftpSendResult } from '../../transfer/nftp-sender';
+import type { FaultyLinkStats, NftpSendFaults } from './push-faults';
+import { prepareStoreNftpSend } from './push-nftp-sender';
+import type { StoreServerContext } from './types';
+
+export interface PushFileOptions {
+  clientId: string;
+  /** A file under `<dataDir>/store/files/` (relative to it, or absolute inside it). */
+  file: string;
+  /** `target_path` for the store; where it lands is the store's decision (its receive roots). */
+  target: string;
+  /** Sent as `overwrite` when given: may the store replace an existing file? */
+  overwrite?: boolean;
+  jobId?: SniffId;
+  taskId?: SniffId;
+  scriptId?: SniffId;
+  /** Extra request fields, sent as they are. */
+  extra?: Record<string, unknown>;
+  faults?: NftpSendFaults;
+  /** How long to wait for the store's answer. Default 10 s. */
+  answerTimeoutMs?: number;
+  lingerMs?: number;
+  helloTimeoutMs?: number;
+  intervalMs?: number;
+  window?: number;
+}
+
+export interface PushStarted {
+  requestId: string;
+  topic: string;
+  response: SniffResponse;
+  /** The store said ok and the nftp send has started. */
+  accepted: boolean;
+  /** When accepted: settles after the sender's linger (nftp v1 has no final acknowledgement). */
+  sending: Promise<NftpSendResult> | undefined;
+  faultStats: FaultyLinkStats | undefined;
+  /** Stops the nftp send (tests, shutdown). */
+  cancel(reason?: string): void;
+}
+
+export function storeFilesDir(ctx: StoreServerContext): string {
+  return path.join(ctx.storeDir, 'files');
+}
+
+/** Resolves once the store answered; the file keeps flowing in `sending` if it said ok. */
+export async function pushFile(ctx: StoreServerContext, o: PushFileOptions): Promise<PushStarted> {
+  const file = await resolveStoreFile(ctx, o.file);
+  const send = await prepareStoreNftpSend(ctx, {
+    clientId: o.clientId,
+    file,
+    name: path.basename(file),
+    ...(o.faults ? { faults: o.faults } : {}),
+    ...(o.lingerMs !== undefined ? { lingerMs: o.lingerMs } : {}),
+    ...(o.helloTimeoutMs !== undefined ? { helloTimeoutMs: o.helloTimeoutMs } : {}),
+    ...(o.intervalMs !== undefined ? { intervalMs: o.intervalMs } : {}),
+    ...(o.window !== undefined ? { window: o.window } : {}),
+  });
+  const requestId = newRequestId();
+  const body: Record<string, unknown> = {
+    ...o.extra,
+    request_id: requestId,
+    path: path.relative(storeFilesDir(ctx), file),
+    target_path: o.target,
+    job_id: o.jobId ?? '',
+    task_id: o.taskId ?? '',
+    script_id: o.scriptId ?? '',
+    topic: send.topic,
+    ...(o.overwrite !== undefined ? { overwrite: o.overwrite } : {}),
+  };
+  let response: SniffResponse;
+  try {
+    response = await ctx.request('push', o.clientId, body, o.answerTimeoutMs ?? 10_000);
+  } catch (err) {
+    send.abort('no answer to the push');
+    throw err;
+  }
+  const base = {
+    verb: 'push' as const,
+    clientId: o.clientId,
+    request_id: requestId,
+    job_id: String(o.jobId ?? ''),
+    task_id: String(o.taskId ?? ''),
+    script_id: String(o.scriptId ?? ''),
+    path: o.target,
+    topic: send.topic,
+    file,
+  };
+  if (response.ack !== 'ok') {
+    send.abort(`the store answered ${response.ackText ?? 'without an ack'}`);
+    ctx.record({ at: new Date().toISOString(), ...base, ok: false, error: `store answered ${response.ackText ?? '(no ack)'}${reasonOf(response)}` });
+    return { requestId, topic: send.topic, response, accepted: false, sending: undefined, faultStats: send.faultStats, cancel: () => undefined };
+  }
+  const sending = send.start();
+  sending.then(
+    (r) => ctx.record({ at: new Date().toISOString(), ...base, ok: true, filehash: r.filehash, givemes: r.blocksResent, blocks: r.blocks }),
+    (err: unknown) => ctx.record({ at: new Date().toISOString(), ...base, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+  return { requestId, topic: send.topic, response, accepted: true, sending, faultStats: send.faultStats, cancel: (reason) => send.abort(reason) };
+}
+
+/** A file the store server may send: under `<storeDir>/files/`, a regular file, no symlink out. */
+export async function resolveStoreFile(ctx: StoreServerContext, requested: string): Promise<string> {
+  const { roots } = await prepareRoots([storeFilesDir(ctx)], { create: true });
+  const found = await confineExisting(roots, requested);
+  if (found.type !== 'file') throw new FtError('NOT_ALLOWED', `${requested} is a folder; only files can be sent`, { details: { path: requested } });
+  return found.path;
+}
+
+function reasonOf(r: SniffResponse): string {
+  return typeof r.fields.reason === 'string' ? `: ${r.fields.reason}` : '';
+}
