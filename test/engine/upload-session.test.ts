@@ -253,7 +253,7 @@ describe('upload session: reason-code policy', () => {
 
   it('treats a late error response for an already confirmed command as nothing', async () => {
     const link = new ScriptedLink(4, (cmd, l) => {
-      if (cmd.parsed.command.kind === 'segment') setTimeout(() => l.respond(cmd.topic, cmd.packetId, 128, 'filemeta_conflict'), 0);
+      if (cmd.parsed.command.kind === 'segment') setImmediate(() => setImmediate(() => l.respond(cmd.topic, cmd.packetId, 128, 'filemeta_conflict')));
       return asyncOk();
     });
     const s = await drive(startUpload(link, new MemorySource({ content: 2500 }), { mode: 'async' }));
