@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
-import { runCli } from '../engine/helpers/cli-run';
+import { runCli } from '../helpers/cli-run';
 import { broker, daemonConfig, exportsOf, quietLog, sampleFile, until } from './helpers';
 
 let root: string;

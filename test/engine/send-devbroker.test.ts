@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker, type BrokerFaults, type RunningBroker } from '../../src/devbroker/index';
 import { createLogger } from '../../src/log';
-import { runCli } from './helpers/cli-run';
+import { runCli } from '../helpers/cli-run';
 
 const quietLog = createLogger({ level: 'silent' });
 let root: string;

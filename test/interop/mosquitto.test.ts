@@ -8,7 +8,7 @@ import { Connection } from '../../src/mqtt/connection';
 import { FtError } from '../../src/errors';
 import { uploadFile } from '../../src/transfer/upload';
 import { withUploadDefaults } from '../../src/transfer/upload-options';
-import { runCli } from '../engine/helpers/cli-run';
+import { runCli } from '../helpers/cli-run';
 import { makeCerts, startMosquitto, tempDir, type Mosquitto } from './mosquitto';
 
 let tmp: ReturnType<typeof tempDir>;

@@ -1,4 +1,4 @@
-import type { FakeClock } from './fake-clock';
+import type { FakeClock } from '../helpers/fake-clock';
 import type { NftpLink } from '../../src/transfer/nftp-ports';
 
 export type Side = 'sender' | 'receiver';

@@ -5,7 +5,7 @@ import { decode, encode } from '../../src/protocol/nftp-codec';
 import type { NftpPacket } from '../../src/protocol/nftp-packets';
 import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
 import { NftpReceiver, type NftpReceiverOptions } from '../../src/transfer/nftp-receiver';
-import { FakeClock } from './fake-clock';
+import { FakeClock } from '../helpers/fake-clock';
 import { MemorySink } from './memory-sink';
 
 const FILEID = crc32c('x.bin');

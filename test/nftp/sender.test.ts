@@ -4,7 +4,7 @@ import { decode, encode } from '../../src/protocol/nftp-codec';
 import type { NftpPacket, NftpWidth } from '../../src/protocol/nftp-packets';
 import { NftpSender, type NftpSenderOptions } from '../../src/transfer/nftp-sender';
 import { bytesSource } from './bytes-source';
-import { FakeClock } from './fake-clock';
+import { FakeClock } from '../helpers/fake-clock';
 import { ascii, hex, toHex } from './hex';
 
 /** A sender whose published packets are captured; the test plays the receiver. */

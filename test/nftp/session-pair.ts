@@ -3,7 +3,7 @@ import { NftpReceiver, type NftpReceiveResult } from '../../src/transfer/nftp-re
 import { NftpSender, type NftpSendResult } from '../../src/transfer/nftp-sender';
 import type { NftpSink, NftpSource } from '../../src/transfer/nftp-ports';
 import { bytesSource } from './bytes-source';
-import { FakeClock } from './fake-clock';
+import { FakeClock } from '../helpers/fake-clock';
 import { MemorySink } from './memory-sink';
 import { MemoryTopic, type Delivery, type Fault } from './memory-topic';
 

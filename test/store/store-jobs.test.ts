@@ -8,7 +8,7 @@ import { parseStoreJob } from '../../src/jobs/store-job';
 import { systemClock } from '../../src/mqtt/clock';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import type { StoreRequester, StoreUploadOptions, StoreUploadResult } from '../../src/transfer/store-upload';
-import { FakeClock } from './fake-clock';
+import { FakeClock } from '../helpers/fake-clock';
 import { connectAgent, fastNftp, quietLog, sampleFile, startStoreBroker, tempRoot } from './harness';
 
 const T0 = Date.UTC(2025, 0, 1, 0, 0, 0);

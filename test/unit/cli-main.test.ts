@@ -1,29 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
-import { main } from '../../src/cli/main';
-import type { CliIo } from '../../src/cli/command';
-
-function io(): CliIo & { out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += String(d)));
-  stderr.on('data', (d) => (err += String(d)));
-  return { stdout, stderr, env: {}, cwd: process.cwd(), out: () => out, err: () => err };
-}
+import { runCli } from '../helpers/cli-run';
 
 describe('ftagent entry point', () => {
   it('prints the version', async () => {
-    const t = io();
-    expect(await main(['--version'], t)).toBe(0);
-    expect(t.out()).toMatch(/^\d+\.\d+\.\d+/);
+    const r = await runCli(['--version'], process.cwd());
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('rejects an unknown command with exit 2 and says how to get help', async () => {
-    const t = io();
-    expect(await main(['frobnicate'], t)).toBe(2);
-    expect(t.err()).toContain('unknown command "frobnicate"');
-    expect(t.err()).toContain('--help');
+    const r = await runCli(['frobnicate'], process.cwd());
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('unknown command "frobnicate"');
+    expect(r.err).toContain('--help');
+  });
+
+  it('lists every command in its help', async () => {
+    const r = await runCli(['--help'], process.cwd());
+    expect(r.code).toBe(0);
+    for (const name of ['send', 'run', 'status', 'cancel', 'config', 'job', 'fetch']) expect(r.out).toMatch(new RegExp(`^  ${name} `, 'm'));
   });
 });

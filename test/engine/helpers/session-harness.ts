@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { silentLogger } from '../../../src/log';
 import { uploadFile } from '../../../src/transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../../../src/transfer/upload-options';
-import { FakeClock, flush } from './fake-clock';
+import { FakeClock, flush } from '../../helpers/fake-clock';
 import { MemorySource, openerFor } from './memory-source';
 import type { ScriptedLink } from './scripted-link';
 
@@ -16,7 +16,7 @@ export interface Run {
   source: MemorySource;
 }
 
-export function startUpload(link: ScriptedLink, source: MemorySource, options: Partial<UploadOptions> = {}, clock = new FakeClock()): Run {
+export function startUpload(link: ScriptedLink, source: MemorySource, options: Partial<UploadOptions> = {}, clock = new FakeClock(1_000_000)): Run {
   const opts = withUploadDefaults({
     path: source.path,
     mode: 'sync',

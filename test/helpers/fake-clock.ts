@@ -2,7 +2,7 @@ import type { Clock } from '../../src/mqtt/clock';
 
 /** Lets queued promise chains run (no real time passes in the sessions' view). */
 export async function flush(): Promise<void> {
-  for (let i = 0; i < 4; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 interface Pending {
@@ -13,9 +13,11 @@ interface Pending {
 
 /** A clock whose time moves only when a test says so; timers fire in due order. */
 export class FakeClock implements Clock {
-  private t = 0;
   private nextId = 0;
   private readonly timers = new Map<number, Pending>();
+
+  /** `start` is the clock's first reading (a wall-clock time where schedules matter). */
+  constructor(private t = 0) {}
 
   now(): number {
     return this.t;

@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { main } from '../../../src/cli/main';
+import { main } from '../../src/cli/main';
 
 export interface CliRun {
   code: number;
