@@ -12,13 +12,12 @@
 import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { defaultNftpBlockSize, nftpFileId } from '../protocol/nftp-blocks';
-import { decode } from '../protocol/nftp-codec';
 import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
 import { NftpBitmap } from './nftp-bitmap';
 import { asFtError } from './nftp-errors';
 import { Machine, type Transition } from './nftp-machine';
 import type { Clock, NftpLink, NftpSink, NftpSinkFinish } from './nftp-ports';
-import { publishPacket, setTimer, stopTimer } from './nftp-session-io';
+import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
 
 export interface NftpReceiverOptions {
   link: NftpLink;
@@ -174,13 +173,8 @@ export class NftpReceiver {
 
   /** Feeds one MQTT payload from the transfer topic. Never throws. */
   receive(payload: Uint8Array): void {
-    let packet: NftpPacket;
-    try {
-      packet = decode(payload, { width: this.ctx.width });
-    } catch (err) {
-      this.ctx.log.warn({ err }, 'nftp: ignoring a packet that does not parse');
-      return;
-    }
+    const packet = decodeOrWarn(this.ctx, payload);
+    if (!packet) return;
     if (packet.kind === 'hello') this.machine.dispatch({ kind: 'hello', packet });
     else if (packet.kind === 'file' || packet.kind === 'end') this.machine.dispatch({ kind: 'block', packet });
     // On a shared topic we hear our own ACK/GIVEME (spec §1.4): not for us.

@@ -11,12 +11,11 @@ import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { crc32cFinish, crc32cInit, crc32cUpdate } from '../protocol/crc32c';
 import { defaultNftpBlockSize, nftpBaseName, nftpBlockRange, nftpFileId, planNftpBlocks, type NftpPlan } from '../protocol/nftp-blocks';
-import { decode } from '../protocol/nftp-codec';
 import { defaultNftpWidth, type NftpAck, type NftpGiveme, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
 import { asFtError } from './nftp-errors';
 import { Machine, type Transition } from './nftp-machine';
 import type { Clock, NftpLink, NftpSource } from './nftp-ports';
-import { publishPacket, setTimer, stopTimer } from './nftp-session-io';
+import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
 
 export interface NftpSenderOptions {
   link: NftpLink;
@@ -185,13 +184,8 @@ export class NftpSender {
 
   /** Feeds one MQTT payload from the transfer topic. Never throws. */
   receive(payload: Uint8Array): void {
-    let packet: NftpPacket;
-    try {
-      packet = decode(payload, { width: this.ctx.width });
-    } catch (err) {
-      this.ctx.log.warn({ err }, 'nftp: ignoring a packet that does not parse');
-      return;
-    }
+    const packet = decodeOrWarn(this.ctx, payload);
+    if (!packet) return;
     // On a shared topic we hear our own HELLO/FILE/END (spec §1.4): not for us.
     if (packet.kind === 'ack') this.machine.dispatch({ kind: 'ack', packet });
     else if (packet.kind === 'giveme') this.machine.dispatch({ kind: 'giveme', packet });

@@ -4,7 +4,8 @@
  */
 import type { FtError } from '../errors';
 import type { Clock } from '../mqtt/clock';
-import { encode } from '../protocol/nftp-codec';
+import type { Logger } from '../log';
+import { decode, encode } from '../protocol/nftp-codec';
 import type { NftpPacket, NftpWidth } from '../protocol/nftp-packets';
 import { asFtError } from './nftp-errors';
 import type { NftpLink } from './nftp-ports';
@@ -37,5 +38,15 @@ export async function publishPacket(c: { readonly link: NftpLink; readonly width
   } catch (err) {
     const error: FtError = asFtError(err, 'DISCONNECTED', `nftp: publishing ${packet.kind.toUpperCase()} failed`, true);
     throw error;
+  }
+}
+
+/** Decodes one MQTT payload; a packet that does not parse is logged and dropped, never thrown. */
+export function decodeOrWarn(c: { readonly width: NftpWidth; readonly log: Logger }, payload: Uint8Array): NftpPacket | undefined {
+  try {
+    return decode(payload, { width: c.width });
+  } catch (err) {
+    c.log.warn({ err }, 'nftp: ignoring a packet that does not parse');
+    return undefined;
   }
 }
