@@ -21,6 +21,11 @@ Runs the agent until SIGTERM or SIGINT: sends the jobs queued with \`ftagent sen
 and the files of the configured watch folders, at most "maxConcurrent" at once, over one MQTT
 connection. Unfinished jobs resume from their checkpoint at start.
 
+With "store.enabled" it also runs the store flows on the same connection: the store jobs added
+with \`ftagent job add\` fire on their schedule (offline too; a transfer waits for the link),
+files pushed by the store server are written under "store.receive.roots", and dir requests are
+answered for "store.receive.browseRoots".
+
   --config FILE   config file (default $FTAGENT_CONFIG, else /etc/ftagent/config.json)
 
 Logs are JSON lines on stdout. A first SIGTERM/SIGINT checkpoints running transfers and exits 0;

@@ -11,6 +11,7 @@ export const passwordEnv = 'FTAGENT_PASSWORD';
 export type MqttMode = 'sync' | 'async';
 export type UploadSettings = ConfigFile['upload'];
 export type WatchConfig = ConfigFile['watch'][number];
+export type StoreConfig = ConfigFile['store'];
 
 /** A loaded config: every key present (defaults filled), paths absolute, secrets read. */
 export type Config = Omit<ConfigFile, 'mqtt'> & {
@@ -86,6 +87,7 @@ export function watchUpload(config: Pick<Config, 'upload'>, watch: WatchConfig):
     window: o.window ?? config.upload.window,
     finTimeoutSeconds: o.finTimeoutSeconds ?? config.upload.finTimeoutSeconds,
     segmentChecksums: o.segmentChecksums ?? config.upload.segmentChecksums,
+    onSourceChange: o.onSourceChange ?? config.upload.onSourceChange,
   };
 }
 

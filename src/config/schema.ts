@@ -140,6 +140,70 @@ const segmentChecksums = {
   default: false,
   description: 'Send a SHA-256 checksum with every segment so the broker verifies each one.',
 } as const;
+const onSourceChange = {
+  type: 'enum',
+  values: ['fail', 'restart'],
+  default: 'fail',
+  description: 'Watch folders: when a file changes before it is fully sent, fail its job or send the new content under a new file id (ftagent send --queue takes --on-change instead).',
+} as const;
+
+// ---- the store system (spec §2): one section for job control, nftp both ways, and receiving ----
+
+/** Both peers must agree on it out of band; a u16 content length cannot describe a bigger block. */
+const u16MaxBlock = 0xffff;
+
+const storeNftp = {
+  type: 'object',
+  description: 'nftp settings. blockSize and width must match the store server; the rest is this agent\'s pacing and patience.',
+  fields: {
+    blockSize: { type: 'integer', default: 32768, min: 16, max: 64 * 1024 * 1024, unit: 'bytes', description: 'Bytes per nftp block, sending and receiving.' },
+    width: { type: 'enum', values: ['u16', 'u32'], default: 'u16', description: 'Width of the FILE/END content-length field.' },
+    window: { type: 'integer', default: 4, min: 1, max: 1024, description: 'Sending: blocks published per tick.' },
+    intervalMs: { type: 'integer', default: 20, min: 0, max: 60_000, unit: 'ms', description: 'Sending: pause between two bursts of blocks.' },
+    lingerSeconds: { type: 'integer', default: 30, min: 0, max: 3600, unit: 'seconds', description: 'Sending: how long to keep answering GIVEME after END (nftp has no final acknowledgement).' },
+    stallMs: { type: 'integer', default: 500, min: 10, max: 600_000, unit: 'ms', description: 'Receiving: silence after which missing blocks are asked for again (GIVEME).' },
+    maxGivemes: { type: 'integer', default: 8, min: 0, max: 10_000, description: 'Receiving: GIVEME rounds without progress before the receive fails.' },
+    helloWaitMs: { type: 'integer', default: 60_000, min: 100, max: 3_600_000, unit: 'ms', description: 'Receiving: wait for the first packet after answering ok.' },
+    checkpointEvery: { type: 'integer', default: 64, min: 1, max: 65535, description: 'Receiving: save the block map after this many new blocks (the resume point after a power cut).' },
+  },
+  check: (v) =>
+    v.width === 'u16' && typeof v.blockSize === 'number' && v.blockSize > u16MaxBlock
+      ? {
+          key: 'blockSize',
+          message: `is ${v.blockSize}, more than the ${u16MaxBlock} bytes "store.nftp.width" "u16" can describe: lower "store.nftp.blockSize" or set "store.nftp.width" to "u32" (the store server must use the same)`,
+        }
+      : undefined,
+} as const satisfies ObjectField;
+
+const storeSection = {
+  type: 'object',
+  description: 'The store system: scheduled broadcast/upload jobs, and files pushed to or browsed on this device ($file_sniffer/v1/…, nftp).',
+  fields: {
+    enabled: { type: 'boolean', default: false, description: 'Run the store flows in the daemon: store jobs (ftagent job add), push and dir requests.' },
+    requestTimeoutSeconds: { type: 'integer', default: 10, min: 1, max: 3600, unit: 'seconds', description: 'How long a broadcast/upload request waits for the store server\'s answer.' },
+    rescanSeconds: { type: 'integer', default: 30, min: 1, max: 86400, unit: 'seconds', description: 'How often the daemon re-reads the store jobs (jobs added or removed while it runs).' },
+    nftp: storeNftp,
+    receive: {
+      type: 'object',
+      description: 'What the store server may do on this device. Nothing outside these folders is written or listed.',
+      fields: {
+        roots: {
+          type: 'array',
+          default: [],
+          items: { type: 'string', path: true, description: 'A folder pushed files may be written under (created if missing).' },
+          description: 'Folders pushed files may land under: a relative target_path is taken from the first, an absolute one must lie under one of them. Empty: every push is refused.',
+        },
+        browseRoots: {
+          type: 'array',
+          default: [],
+          items: { type: 'string', path: true, description: 'A folder dir requests may list.' },
+          description: 'Folders dir requests may list, one level at a time. Empty: every dir request is refused.',
+        },
+        overwrite: { type: 'boolean', default: false, description: 'Replace an existing file when a push does not say whether to.' },
+      },
+    },
+  },
+} as const satisfies ObjectField;
 
 export const configSchema = {
   type: 'object',
@@ -203,7 +267,7 @@ export const configSchema = {
     upload: {
       type: 'object',
       description: 'Upload defaults (each watch folder may override them).',
-      fields: { chunkSize, window, finTimeoutSeconds, segmentChecksums },
+      fields: { chunkSize, window, finTimeoutSeconds, segmentChecksums, onSourceChange },
     },
     stateDir: {
       type: 'string',
@@ -248,6 +312,7 @@ export const configSchema = {
               window: { ...window, optional: true },
               finTimeoutSeconds: { ...finTimeoutSeconds, optional: true },
               segmentChecksums: { ...segmentChecksums, optional: true },
+              onSourceChange: { ...onSourceChange, optional: true },
             },
           },
         },
@@ -257,6 +322,7 @@ export const configSchema = {
             : undefined,
       },
     },
+    store: storeSection,
     log: {
       type: 'object',
       description: 'Logging (JSON lines on stdout).',

@@ -1,12 +1,14 @@
 /**
  * What the daemon takes from the config file: the connection, the job defaults, the checkpoint
- * throttle. Certificate files are read here, once, at start.
+ * throttle, the store flows' nftp settings. Certificate files are read here, once, at start.
  */
 import { readFile } from 'node:fs/promises';
 import type { Config } from '../config/load-config';
 import { FtError } from '../errors';
 import type { JobUploadDefaults } from '../jobs/upload-job-options';
 import type { ConnectionOptions, TlsMaterial } from '../mqtt/connection';
+import type { NftpReceiveSettings } from '../transfer/store-receive';
+import type { StoreUploadNftpOptions } from '../transfer/store-upload';
 
 export async function connectionOptionsFrom(config: Config): Promise<ConnectionOptions> {
   const tls: TlsMaterial = {};
@@ -44,4 +46,16 @@ export function jobDefaultsFrom(config: Config): JobUploadDefaults {
 /** Whether the connection must subscribe to $file-response/{clientid}. */
 export function needsResponses(config: Config): boolean {
   return config.mqtt.mode === 'async' || config.mqtt.version === '3.1.1';
+}
+
+/** nftp as the sender of store jobs' files. */
+export function storeNftpSendFrom(config: Pick<Config, 'store'>): StoreUploadNftpOptions {
+  const n = config.store.nftp;
+  return { blockSize: n.blockSize, width: n.width, window: n.window, intervalMs: n.intervalMs, lingerMs: n.lingerSeconds * 1000 };
+}
+
+/** nftp as the receiver of pushed files. */
+export function storeNftpReceiveFrom(config: Pick<Config, 'store'>): NftpReceiveSettings {
+  const n = config.store.nftp;
+  return { blockSize: n.blockSize, width: n.width, stallMs: n.stallMs, maxGivemes: n.maxGivemes, helloWaitMs: n.helloWaitMs, checkpointEvery: n.checkpointEvery };
 }

@@ -1,21 +1,25 @@
 /**
  * `ftagent run`, minus the process: config → spool (repaired at start) → one supervised MQTT
- * connection → job scheduler → upload jobs, plus the watch folders. Tests run several of these in
- * one process (each "boot" of the crash tests is a new Daemon on the rebooted file system).
+ * connection → job scheduler → upload jobs, plus the watch folders, plus (store.enabled) the store
+ * flows riding on the same connection. Tests run several of these in one process (each "boot" of
+ * the crash tests is a new Daemon on the rebooted file system).
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { watchUpload, type Config } from '../config/load-config';
 import type { Logger } from '../log';
 import type { BackoffPolicy } from '../mqtt/backoff';
 import { systemClock, type Clock } from '../mqtt/clock';
+import type { Connection } from '../mqtt/connection';
 import type { DurableFs } from '../storage/durable-fs';
 import { Spool } from '../storage/spool';
 import type { SourceOpener } from '../transfer/source-file';
 import { JobScheduler } from '../jobs/job-scheduler';
+import type { QueuedUploadOptions } from '../jobs/upload-job-options';
 import { runUploadJob, type JobOutcome } from '../jobs/upload-job-runner';
 import { WatchFolder } from '../jobs/watch-folder';
 import { connectionOptionsFrom, jobDefaultsFrom, needsResponses } from './daemon-settings';
 import { LinkSupervisor } from './link-supervisor';
+import { StoreFlows } from './store-flows';
 
 export interface DaemonOptions {
   config: Config;
@@ -52,6 +56,7 @@ export class Daemon {
     private readonly link: LinkSupervisor,
     private readonly scheduler: JobScheduler,
     private readonly watches: WatchFolder[],
+    private readonly store: StoreFlows | undefined,
     private readonly options: DaemonOptions,
   ) {}
 
@@ -62,6 +67,7 @@ export class Daemon {
     const report = await spool.recover();
     logger.info({ stateDir: config.stateDir, ...report }, 'state directory checked');
 
+    let store: StoreFlows | undefined;
     let scheduler: JobScheduler | undefined;
     const link = new LinkSupervisor(await connectionOptionsFrom(config), needsResponses(config), {
       clock,
@@ -70,6 +76,7 @@ export class Daemon {
       ...(options.connectFn ? { connectFn: options.connectFn } : {}),
       ...(options.reconnectBackoff ? { backoff: options.reconnectBackoff } : {}),
       onChange: () => scheduler?.poke(),
+      onConnection: (connection: Connection) => store?.attach(connection) ?? (() => undefined),
     });
     const watches = config.watch.map(
       (w) =>
@@ -114,11 +121,16 @@ export class Daemon {
       },
     });
     for (const w of watches) await w.open();
-    const daemon = new Daemon(spool, link, scheduler, watches, options);
+    // The last step that can fail, and before the link starts, so the first Connection gets its store channel.
+    if (config.store.enabled) store = await StoreFlows.start({ config, fs, clock, logger });
+    const daemon = new Daemon(spool, link, scheduler, watches, store, options);
     link.start();
     scheduler.start();
     daemon.scheduleWatch(clock, 0);
-    logger.info({ brokers: config.brokers, clientId: config.clientId, maxConcurrent: config.maxConcurrent, watch: watches.length }, 'daemon started');
+    logger.info(
+      { brokers: config.brokers, clientId: config.clientId, maxConcurrent: config.maxConcurrent, watch: watches.length, store: config.store.enabled },
+      'daemon started',
+    );
     return daemon;
   }
 
@@ -130,10 +142,13 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     this.watchTimer?.();
-    // Link first: its synchronous part detaches the channel before the jobs see the stop signal.
+    // Store runs are interrupted before the link goes, so a dying link is not counted as a failed attempt.
+    const storeStopping = this.store?.stop();
+    // Link next: its synchronous part detaches the channel before the upload jobs see the stop signal.
     const closing = this.link.close();
     await this.scheduler.stop();
     await closing;
+    await storeStopping;
     this.options.logger.info('daemon stopped');
   }
 
@@ -142,6 +157,7 @@ export class Daemon {
     this.stopped = true;
     this.watchTimer?.();
     this.scheduler.halt();
+    void this.store?.stop().catch(() => undefined);
     this.link.halt();
   }
 
@@ -164,7 +180,14 @@ export class Daemon {
   }
 }
 
-function uploadOverrides(config: Config, w: Config['watch'][number]): { chunkSize: number; window: number; finTimeoutMs: number; segmentChecksums: boolean } {
+function uploadOverrides(config: Config, w: Config['watch'][number]): QueuedUploadOptions {
   const u = watchUpload(config, w);
-  return { chunkSize: u.chunkSize, window: u.window, finTimeoutMs: u.finTimeoutSeconds * 1000, segmentChecksums: u.segmentChecksums };
+  return {
+    chunkSize: u.chunkSize,
+    window: u.window,
+    finTimeoutMs: u.finTimeoutSeconds * 1000,
+    segmentChecksums: u.segmentChecksums,
+    // Written only when it differs from the runner's default, so job records stay as they were.
+    ...(u.onSourceChange === 'restart' ? { onSourceChange: 'restart' } : {}),
+  };
 }

@@ -3,6 +3,7 @@
  * own but gives up after a bounded number of attempts (right for `ftagent send`); a daemon must
  * not, so when it gives up this builds a fresh Connection + CommandChannel after a backoff
  * (growing to a cap) and tries again, forever, until stopped. Jobs simply wait meanwhile.
+ * Each Connection is also handed to `onConnection` (the store flows put their channel on it).
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../log';
@@ -20,11 +21,17 @@ export interface LinkSupervisorDeps {
   backoff?: BackoffPolicy;
   /** Called whenever the link goes up or down. */
   onChange: () => void;
+  /**
+   * Called with each new Connection before it starts, so other flows (the store channel) can ride on
+   * it; the returned function is called once that Connection is retired (replaced, closed or halted).
+   */
+  onConnection?: (connection: Connection) => () => void;
 }
 
 export class LinkSupervisor {
   private channel: CommandChannel | null = null;
   private connection: Connection | null = null;
+  private retireConnection: (() => void) | null = null;
   private up = false;
   private readonly stopped = new AbortController();
   private loop: Promise<void> | null = null;
@@ -53,6 +60,7 @@ export class LinkSupervisor {
     this.stopped.abort();
     this.up = false;
     this.channel?.dispose();
+    this.retire();
     await this.connection?.close();
     await this.loop;
   }
@@ -62,6 +70,7 @@ export class LinkSupervisor {
     this.stopped.abort();
     this.up = false;
     this.channel?.dispose();
+    this.retire();
     this.connection?.currentClient()?.end(true);
     void this.connection?.close();
   }
@@ -80,6 +89,7 @@ export class LinkSupervisor {
       const channel = new CommandChannel(connection, { responses: this.responses }, logger);
       this.connection = connection;
       this.channel = channel;
+      this.retireConnection = this.deps.onConnection?.(connection) ?? null;
       const failed = new Promise<void>((resolve) => {
         channel.listen((e) => {
           if (e.kind === 'up') {
@@ -98,11 +108,18 @@ export class LinkSupervisor {
       channel.start().catch(() => undefined);
       await failed;
       channel.dispose();
+      this.retire();
       await connection.close().catch(() => undefined);
       if (this.stopped.signal.aborted) return;
       giveUps += 1;
       await sleep(clock, backoffDelay(giveUps, policy, this.deps.random), this.stopped.signal);
     }
+  }
+
+  private retire(): void {
+    const retire = this.retireConnection;
+    this.retireConnection = null;
+    retire?.();
   }
 
   private setUp(up: boolean): void {

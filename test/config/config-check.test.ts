@@ -51,7 +51,15 @@ describe('ftagent config check', () => {
       passwordFile: 'pw',
       mqtt: { version: '3.1.1' },
       stateDir: 'state',
-      watch: [{ dir: 'incoming', pattern: 'cam-*.jpg', afterSuccess: 'move', moveTo: 'sent', upload: { window: 4 } }],
+      upload: { onSourceChange: 'restart' },
+      watch: [{ dir: 'incoming', pattern: 'cam-*.jpg', afterSuccess: 'move', moveTo: 'sent', upload: { window: 4, onSourceChange: 'fail' } }],
+      store: {
+        enabled: true,
+        requestTimeoutSeconds: 15,
+        rescanSeconds: 60,
+        nftp: { blockSize: 16384, width: 'u16', window: 8, intervalMs: 10, lingerSeconds: 20, stallMs: 400, maxGivemes: 6, helloWaitMs: 30000, checkpointEvery: 32 },
+        receive: { roots: ['media'], browseRoots: ['logs'], overwrite: true },
+      },
     });
     expect(r.err).toBe('');
     expect(r.status).toBe(0);
@@ -85,6 +93,16 @@ describe('ftagent config check', () => {
     ['a missing CA file', { tls: { ca: 'ca.pem' } }, '"tls.ca" names'],
     ['a bad log level', { log: { level: 'verbose' } }, '"log.level" must be one of "fatal", "error"'],
     ['a client id that breaks topics', { clientId: 'a/b' }, '"clientId" must not contain "/"'],
+    ['a bad source-change policy', { upload: { onSourceChange: 'retry' } }, '"upload.onSourceChange" must be one of "fail", "restart", got the string "retry"'],
+    ['a misspelt store switch', { store: { enable: true } }, 'unknown key "store.enable": did you mean "store.enabled"?'],
+    ['receive settings at the top level', { receive: { roots: ['/srv'] } }, 'unknown key "receive": did you mean "store.receive"?'],
+    ['an nftp setting outside store.nftp', { store: { blockSize: 1024 } }, 'unknown key "store.blockSize": did you mean "store.nftp.blockSize"?'],
+    ['a block too big for the u16 width', { store: { nftp: { blockSize: 65536 } } }, '"store.nftp.blockSize" is 65536, more than the 65535 bytes "store.nftp.width" "u16" can describe: lower "store.nftp.blockSize" or set "store.nftp.width" to "u32"'],
+    ['a bad nftp width', { store: { nftp: { width: 'u8' } } }, '"store.nftp.width" must be one of "u16", "u32", got the string "u8"'],
+    ['a receive root that is not a list', { store: { receive: { roots: '/srv/media' } } }, '"store.receive.roots" must be a list [ … ], got the string "/srv/media"'],
+    ['an empty browse root', { store: { receive: { browseRoots: [''] } } }, '"store.receive.browseRoots[0]" is empty: give a path, or remove the key'],
+    ['a zero request timeout', { store: { requestTimeoutSeconds: 0 } }, '"store.requestTimeoutSeconds" must be a whole number from 1 to 3600 (seconds), got 0'],
+    ['a non-boolean overwrite', { store: { receive: { overwrite: 'yes' } } }, '"store.receive.overwrite" must be true or false, got the string "yes"'],
   ];
 
   it.each(cases)('rejects %s with one line and exit status 2', async (_name, content, expected) => {

@@ -9,12 +9,19 @@ describe('loadConfig', () => {
       brokers: ['mqtt://localhost:1883'],
       tls: { insecure: false },
       mqtt: { version: '5', mode: 'sync', keepalive: 60 },
-      upload: { chunkSize: 65536, window: 16, finTimeoutSeconds: 330, segmentChecksums: false },
+      upload: { chunkSize: 65536, window: 16, finTimeoutSeconds: 330, segmentChecksums: false, onSourceChange: 'fail' },
       stateDir: '/var/lib/ftagent',
       maxConcurrent: 1,
       checkpoint: { everyBytes: 1048576, everyMs: 2000 },
       retention: { finishedJobs: 200 },
       watch: [],
+      store: {
+        enabled: false,
+        requestTimeoutSeconds: 10,
+        rescanSeconds: 30,
+        nftp: { blockSize: 32768, width: 'u16', window: 4, intervalMs: 20, lingerSeconds: 30, stallMs: 500, maxGivemes: 8, helloWaitMs: 60000, checkpointEvery: 64 },
+        receive: { roots: [], browseRoots: [], overwrite: false },
+      },
       log: { level: 'info' },
       source: '/etc/ftagent/config.json',
     });
@@ -26,7 +33,21 @@ describe('loadConfig', () => {
     const c = await parseConfig(JSON.stringify({ upload: { window: 8 }, watch: [{ dir: 'in', upload: { chunkSize: 4096 } }] }), '/etc/ftagent/config.json');
     const w = c.watch[0];
     expect(w?.dir).toBe('/etc/ftagent/in');
-    expect(w && watchUpload(c, w)).toEqual({ chunkSize: 4096, window: 8, finTimeoutSeconds: 330, segmentChecksums: false });
+    expect(w && watchUpload(c, w)).toEqual({ chunkSize: 4096, window: 8, finTimeoutSeconds: 330, segmentChecksums: false, onSourceChange: 'fail' });
+  });
+
+  it('lets a watch folder override what happens when a file changes before it is sent', async () => {
+    const c = await parseConfig(JSON.stringify({ upload: { onSourceChange: 'restart' }, watch: [{ dir: 'a' }, { dir: 'b', upload: { onSourceChange: 'fail' } }] }), '/etc/ftagent/config.json');
+    expect(c.watch.map((w) => watchUpload(c, w).onSourceChange)).toEqual(['restart', 'fail']);
+  });
+
+  it('resolves the store roots against the config file and accepts a big block with the u32 width', async () => {
+    const c = await parseConfig(
+      JSON.stringify({ store: { enabled: true, nftp: { blockSize: 262144, width: 'u32' }, receive: { roots: ['recv', '/srv/media'], browseRoots: ['logs'] } } }),
+      '/etc/ftagent/config.json',
+    );
+    expect(c.store.receive).toEqual({ roots: ['/etc/ftagent/recv', '/srv/media'], browseRoots: ['/etc/ftagent/logs'], overwrite: false });
+    expect(c.store.nftp).toMatchObject({ blockSize: 262144, width: 'u32', lingerSeconds: 30 });
   });
 
   it('derives its type from the schema', () => {
@@ -35,6 +56,9 @@ describe('loadConfig', () => {
     expectTypeOf<Config['watch'][number]['afterSuccess']>().toEqualTypeOf<'keep' | 'delete' | 'move'>();
     expectTypeOf<Config['watch'][number]['upload']['window']>().toEqualTypeOf<number | undefined>();
     expectTypeOf<Config['username']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<Config['store']['nftp']['width']>().toEqualTypeOf<'u16' | 'u32'>();
+    expectTypeOf<Config['store']['receive']['roots']>().toEqualTypeOf<string[]>();
+    expectTypeOf<Config['upload']['onSourceChange']>().toEqualTypeOf<'fail' | 'restart'>();
   });
 
   it('measures edit distance', () => {
