@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main';
-import type { CliIo } from '../../src/cli/command';
+import { runCli } from '../helpers/cli-run';
 
 let dir = '';
 beforeAll(async () => {
@@ -13,23 +11,12 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-function io(env: NodeJS.ProcessEnv = {}): CliIo & { out: () => string; err: () => string } {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d) => (out += String(d)));
-  stderr.on('data', (d) => (err += String(d)));
-  return { stdout, stderr, env, cwd: dir, out: () => out, err: () => err };
-}
-
 let n = 0;
 async function check(content: string | object, env: NodeJS.ProcessEnv = {}): Promise<{ status: number; out: string; err: string; file: string }> {
   const file = join(dir, `c${n++}.json`);
   await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
-  const t = io(env);
-  const status = await main(['config', 'check', '--config', file], t);
-  return { status, out: t.out(), err: t.err(), file };
+  const r = await runCli(['config', 'check', '--config', file], dir, env);
+  return { status: r.code, out: r.out, err: r.err, file };
 }
 
 describe('ftagent config check', () => {
@@ -107,10 +94,9 @@ describe('ftagent config check', () => {
 
   it.each(cases)('rejects %s with one line and exit status 2', async (_name, content, expected) => {
     if (content === '') {
-      const t = io();
-      const status = await main(['config', 'check', '--config', join(dir, 'absent.json')], t);
-      expect(status).toBe(2);
-      expect(t.err()).toBe(`ftagent config: config file ${join(dir, 'absent.json')} does not exist: create it (the README has a complete example) or pass --config FILE [CONFIG_INVALID]\n`);
+      const r = await runCli(['config', 'check', '--config', join(dir, 'absent.json')], dir);
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(`ftagent config: config file ${join(dir, 'absent.json')} does not exist: create it (the README has a complete example) or pass --config FILE [CONFIG_INVALID]\n`);
       return;
     }
     const r = await check(content);
@@ -128,15 +114,15 @@ describe('ftagent config check', () => {
   });
 
   it('rejects a missing or unknown subcommand as a usage error', async () => {
-    const t = io();
-    expect(await main(['config'], t)).toBe(2);
-    expect(await main(['config', 'show'], t)).toBe(2);
-    expect(t.err()).toContain('unknown subcommand "show"');
+    expect((await runCli(['config'], dir)).code).toBe(2);
+    const show = await runCli(['config', 'show'], dir);
+    expect(show.code).toBe(2);
+    expect(show.err).toContain('unknown subcommand "show"');
   });
 
   it('prints its usage with --help', async () => {
-    const t = io();
-    expect(await main(['config', '--help'], t)).toBe(0);
-    expect(t.out()).toContain('ftagent config check [--config FILE]');
+    const help = await runCli(['config', '--help'], dir);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('ftagent config check [--config FILE]');
   });
 });

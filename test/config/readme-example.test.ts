@@ -1,0 +1,39 @@
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli-run';
+
+/** The commented example in the README, as a user would copy it: comments removed. */
+function readmeExample(): string {
+  const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
+  const block = readme.split('```jsonc\n')[1]?.split('```')[0];
+  if (block === undefined) throw new Error('README.md has no ```jsonc config example');
+  return block
+    .split('\n')
+    .filter((line) => !line.trim().startsWith('//'))
+    .map((line) => line.replace(/\s+\/\/.*$/, ''))
+    .join('\n');
+}
+
+describe('the README config example', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ftagent-readme-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('passes `ftagent config check` once the files it names exist', async () => {
+    // Move every absolute path of the example under a temp root and create what must exist.
+    const text = readmeExample().replace(/"\/(etc|data|var)\//g, `"${root}/$1/`);
+    for (const file of ['etc/ftagent/password', 'etc/ftagent/ca.pem', 'etc/ftagent/client.pem', 'etc/ftagent/client.key']) {
+      mkdirSync(dirname(join(root, file)), { recursive: true });
+      writeFileSync(join(root, file), 'x\n', { mode: 0o600 });
+    }
+    for (const dir of ['data/outgoing', 'data/sent', 'data/incoming']) mkdirSync(join(root, dir), { recursive: true });
+    const config = join(root, 'config.json');
+    writeFileSync(config, text);
+
+    const r = await runCli(['config', 'check', '--config', config], root);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`config OK: ${config}`);
+  });
+});
