@@ -208,7 +208,8 @@ export class UploadSession {
     const from = this.state;
     const to = this.error ? 'failed' : typeof row.to === 'function' ? row.to(this) : row.to;
     this.state = to;
-    logger.debug({ fileId: this.setup.fileId }, `${from} --${e.kind}--> ${to}`);
+    // Several events per segment: build the line only when someone reads it.
+    if (logger.isLevelEnabled('debug')) logger.debug({ fileId: this.setup.fileId }, `${from} --${e.kind}--> ${to}`);
     if (to === 'done') this.finish();
     else if (to === 'failed') this.finish();
   }
@@ -447,6 +448,11 @@ function brokerSaid(rcode: number, reason: string): string {
 function applyResult(s: UploadSession, cmd: Cmd, reasonCode: number, reason: string): void {
   const kind = cmd.command.kind;
   const action = actionFor(kind, reasonCode, reason);
+  if (action === 'done' && reasonCode === 0) {
+    // The common case, once per segment: no description to build (it would be garbage at once).
+    resolveDone(s, cmd);
+    return;
+  }
   const said = brokerSaid(reasonCode, reason);
   if (reasonCode !== 0) s.ports.logger.debug({ topic: cmd.topic, reasonCode, reason, action }, 'command result');
   s.lastReason = said;
