@@ -8,14 +8,7 @@ import { FtError } from '../errors';
 import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { openState } from './state-access';
-
-const usage = `Usage: ftagent cancel JOB [--config FILE]
-
-Cancels a queued or active job. With the daemon running, waits (up to 15 s) until it has acted and
-prints the job's final state; otherwise the job is cancelled when the daemon starts.
-
-Exit status: 0 cancelled (or will be); 1 the job had already finished otherwise; 2 no such job.
-`;
+import { cancelUsage as usage } from './usage';
 
 const waitMs = 15_000;
 const pollMs = 250;

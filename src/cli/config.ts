@@ -3,13 +3,7 @@ import { FtError } from '../errors';
 import { defaultConfigPath, loadConfig, type Config } from '../config/load-config';
 import type { CliCommand } from './command';
 import { exitStatus } from './exit-codes';
-
-const usage = `Usage: ftagent config check [--config FILE]
-
-Validates the config file (default ${defaultConfigPath}) without starting the agent.
-Prints "config OK: <path>" and a summary, or the first problem (key, what is wrong, the fix)
-and exits with status 2.
-`;
+import { configUsage as usage } from './usage';
 
 const command: CliCommand = {
   name: 'config',

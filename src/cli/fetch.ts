@@ -22,37 +22,7 @@ import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
 import { parseBrokers } from './send';
-
-const usage = `Usage: ftagent fetch REMOTE_PATH --to LOCAL_PATH [options]
-
-Asks the store server for REMOTE_PATH (a "download" request) and receives it with nftp.
-The file is written to LOCAL_PATH.part, its CRC-32C checked, and only then renamed to LOCAL_PATH.
-If LOCAL_PATH is an existing folder, the file keeps its remote name inside it.
-
-  --to PATH               where to put the file (required)
-  --overwrite             replace an existing file (atomically); without it, an existing file is an error
-
-Connection (as for \`ftagent send\`):
-  --broker URL            mqtt://host:port or mqtts://host:port; repeat or comma-separate for failover
-  --client-id ID          MQTT client id (default: ftagent-<hostname>-<pid>)
-  --username U  --password-file F (or env FTAGENT_PASSWORD)
-  --ca F --cert F --key F --insecure
-  --mqtt 5|3.1.1          protocol version (default 5)
-
-nftp (both sides must agree):
-  --block-size BYTES      default 32768
-  --nftp-width u16|u32    FILE/END content-length width (default u16)
-  --timeout SECONDS       wait for the server's answer to the request (default 10)
-  --hello-wait SECONDS    wait for the first nftp packet after "ok" (default 30)
-
-Output:
-  --json  --quiet  --log-level LEVEL (default warn; logs go to stderr)
-
-Exit status: 0 received and verified; 2 usage or configuration error; 4 the server answered
-NOT_EXIST (NOT_FOUND), NOT_ALLOW (NOT_ALLOWED) or ERROR (REMOTE_ERROR), or LOCAL_PATH is not
-allowed; 5 no answer, lost connection, a stalled transfer or a file that failed its CRC-32C check;
-1 other failures (disk full: the partial file is removed).
-`;
+import { fetchUsage as usage } from './usage';
 
 const argSpec = {
   to: { type: 'string' },

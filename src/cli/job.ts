@@ -13,16 +13,7 @@ import { parseStoreJob } from '../jobs/store-job';
 import { createNodeDurableFs } from '../storage/node-fs';
 import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
-
-const usage = `Usage: ftagent job add FILE [--replace] [--state-dir DIR | --config FILE]
-       ftagent job list [--json] [--state-dir DIR | --config FILE]
-       ftagent job remove ID [--state-dir DIR | --config FILE]
-
-Store jobs: a JSON file with job_id, execution_time (6-field crontab with seconds), duration
-(seconds), and tasks (task_id, script_id, type BROADCAST or UPLOAD_TO_SERVER, path with * or ? in
-the file name only, target_path, groups or servers, retry_times, retry_interval seconds).
-The state dir comes from --state-dir, else from the config file (default ${defaultConfigPath}).
-`;
+import { jobUsage as usage } from './usage';
 
 interface Args {
   sub: string | undefined;

@@ -37,11 +37,12 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.stderr.write(`ftagent: unknown command "${first}". Run \`ftagent --help\` for the list.\n`);
     return exitStatus.usage;
   }
-  const command = (await entry.load()).default;
   if (rest.includes('--help') || rest.includes('-h')) {
-    io.stdout.write(`${command.usage.trimEnd()}\n`);
+    // Help must not load the command (for `send`: mqtt.js and the whole upload engine).
+    io.stdout.write(`${(await entry.usage()).trimEnd()}\n`);
     return exitStatus.ok;
   }
+  const command = (await entry.load()).default;
   try {
     return await command.run(rest, io);
   } catch (err) {

@@ -14,23 +14,7 @@ import { createNodeDurableFs } from '../storage/node-fs';
 import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { configPath } from './state-access';
-
-const usage = `Usage: ftagent run [--config FILE]
-
-Runs the agent until SIGTERM or SIGINT: sends the jobs queued with \`ftagent send FILE --queue\`
-and the files of the configured watch folders, at most "maxConcurrent" at once, over one MQTT
-connection. Unfinished jobs resume from their checkpoint at start.
-
-With "store.enabled" it also runs the store flows on the same connection: the store jobs added
-with \`ftagent job add\` fire on their schedule (offline too; a transfer waits for the link),
-files pushed by the store server are written under "store.receive.roots", and dir requests are
-answered for "store.receive.browseRoots".
-
-  --config FILE   config file (default $FTAGENT_CONFIG, else /etc/ftagent/config.json)
-
-Logs are JSON lines on stdout. A first SIGTERM/SIGINT checkpoints running transfers and exits 0;
-a second exits at once (also safe). Exit status 2: the config is invalid.
-`;
+import { runUsage as usage } from './usage';
 
 /** A clean stop that hangs (a broker that never answers) must not outlive systemd's patience. */
 const stopDeadlineMs = 20_000;

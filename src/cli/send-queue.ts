@@ -18,17 +18,6 @@ import { exitCodeOf, exitStatus } from './exit-codes';
 import { openState } from './state-access';
 import { sendUsageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
 
-export const queueUsage = `
-Queued (the daemon sends it; works whether or not the daemon runs):
-  --queue                 write a job into the daemon's spool and print its id at once
-  --wait                  then wait until the job ends; exit status as above (130 if cancelled)
-  --config FILE           the daemon's config, for its state directory
-                          (default $FTAGENT_CONFIG, else /etc/ftagent/config.json)
-  --on-change fail|restart  if FILE changes before it is sent: fail the job (default) or send
-                          the new content under a new file id
-  Connection flags and --mode do not apply: the daemon's config decides them.
-`;
-
 const queueSpec = {
   ...uploadFlagSpec,
   queue: { type: 'boolean' },

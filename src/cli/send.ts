@@ -18,47 +18,9 @@ import { withUploadDefaults, type UploadOptions, type UploadResult } from '../tr
 import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { ProgressReporter, formatBytes } from './progress';
-import { isQueuedSend, queueUsage, runQueuedSend } from './send-queue';
+import { isQueuedSend, runQueuedSend } from './send-queue';
 import { sendUsageError as usageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
-
-const usage = `Usage: ftagent send FILE [options]
-
-Uploads FILE to the broker with EMQX File Transfer over MQTT and exits when it is there.
-
-Connection:
-  --broker URL            mqtt://host:port or mqtts://host:port; repeat it or give a comma
-                          list for failover across the nodes of a cluster (required)
-  --client-id ID          MQTT client id (default: ftagent-<hostname>-<pid>)
-  --username U
-  --password-file F       file holding the password (or env FTAGENT_PASSWORD)
-  --ca F --cert F --key F TLS: CA bundle, client certificate and key (PEM)
-  --insecure              do not check the broker's certificate
-  --mqtt 5|3.1.1          protocol version (default 5)
-
-Transfer:
-  --mode sync|async       sync: results in PUBACKs (MQTT 5 only); async: on $file-response
-                          (default: sync on MQTT 5, async on 3.1.1)
-  --chunk-size BYTES      segment size (default 65536)
-  --window N              commands in flight (default 16, never above the broker's Receive Maximum)
-  --file-id ID            (default: a new UUID)
-  --name NAME             name on the broker (default: the file's base name, made safe)
-  --user-data JSON        user_data of the file metadata
-  --meta KEY=VALUE        adds KEY to user_data (repeatable)
-  --segments-ttl SECONDS  how long the broker keeps segments of an unfinished transfer
-  --expire-at EPOCH       expiry stored with the file (Unix seconds)
-  --segment-checksums     put the SHA-256 of each segment in its topic
-  --fin-timeout SECONDS   wait for the fin result (default 330)
-  --command-timeout SECONDS  wait for any other result before re-sending (default 30)
-
-Output:
-  --json                  print one JSON result object on stdout
-  --quiet                 no progress, no summary
-  --log-level LEVEL       fatal|error|warn|info|debug|trace (default warn; logs go to stderr)
-
-Exit status: 0 on the broker; 2 usage or configuration error (also refused credentials or
-certificate); 3 FILE cannot be read or changed while sending; 4 the broker rejected the file for
-good; 5 gave up after bounded retries; 130 interrupted.
-${queueUsage}`;
+import { sendUsage as usage } from './usage';
 
 const argSpec = {
   broker: { type: 'string', multiple: true },

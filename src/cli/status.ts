@@ -15,18 +15,7 @@ import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
 import { openState, type StateAccess } from './state-access';
-
-const usage = `Usage: ftagent status [JOB] [--json] [--config FILE]
-
-Lists queued, active (with progress), done, failed and cancelled jobs, newest finished first,
-then the store jobs (ftagent job add) with their next firing and last run; or one JOB (either
-kind) in detail. Reads the daemon's state directory; works whether or not the daemon runs.
-
-  --json          one JSON object on stdout
-  --config FILE   the daemon's config (default $FTAGENT_CONFIG, else /etc/ftagent/config.json)
-
-Exit status: 0; 2 no such job.
-`;
+import { statusUsage as usage } from './usage';
 
 export interface JobProgress {
   stage: Checkpoint['stage'];
