@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { mkdirSync, promises as fs, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { escapeFilename } from './escape';
 import { decodeManifest, encodeManifest, type Filemeta, filemetaEquals } from './filemeta';
@@ -35,22 +35,82 @@ export function tempFilename(basename: string): string {
   return `${[...basename].slice(0, 200).join('')}.${randomBytes(8).toString('hex').toUpperCase()}`;
 }
 
+/**
+ * Directories known to exist. A transfer writes every segment into the same two directories, and
+ * commands of one client are handled one after the other, so two `mkdir -p` per segment were a
+ * third of the file-system round trips on the path of every PUBACK. An entry is dropped when the
+ * store removes the directory, and a write that still finds it gone (removed behind our back)
+ * creates it again, so the files on disk are exactly what they were without the cache.
+ */
+export type KnownDirs = Set<string>;
+
+async function ensureDir(dir: string, known: KnownDirs | undefined): Promise<void> {
+  if (known?.has(dir)) return;
+  await fs.mkdir(dir, { recursive: true });
+  known?.add(dir);
+}
+
+/** Runs `op`; if a cached directory turned out to be gone (ENOENT), creates it and runs `op` again. */
+async function inDir<T>(dir: string, known: KnownDirs | undefined, op: () => Promise<T>): Promise<T> {
+  await ensureDir(dir, known);
+  try {
+    return await op();
+  } catch (err) {
+    if (!known || fileErrorReason(err) !== 'enoent') throw err;
+    known.delete(dir);
+    await ensureDir(dir, known);
+    return op();
+  }
+}
+
 /** Write to a temp file, then rename over the target, creating directories as needed. */
-export async function writeFileAtomic(tempDir: string, target: string, content: Uint8Array | string): Promise<void> {
-  await fs.mkdir(tempDir, { recursive: true });
+export async function writeFileAtomic(tempDir: string, target: string, content: Uint8Array | string, known?: KnownDirs): Promise<void> {
   const temp = path.join(tempDir, tempFilename(path.basename(target)));
   try {
-    await fs.writeFile(temp, content);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await fs.rename(temp, target);
+    await inDir(tempDir, known, () => fs.writeFile(temp, content));
+    await inDir(path.dirname(target), known, () => fs.rename(temp, target));
   } catch (err) {
     await fs.rm(temp, { force: true }).catch(() => undefined);
     throw err;
   }
 }
 
+/**
+ * `writeFileAtomic` for segments, done in place with synchronous calls. A segment is at most one
+ * MQTT packet, already in memory, and the commands of a client are handled one at a time: with the
+ * asynchronous calls every segment waited for four thread-pool round trips (open, write, close,
+ * rename) on the path of its PUBACK, and that wait, not the disk, capped every client at ~40 MiB/s.
+ * Same files, same temp-then-rename order, no fsync either way.
+ */
+function writeSegmentAtomic(tempDir: string, target: string, content: Uint8Array, known: KnownDirs): void {
+  const temp = path.join(tempDir, tempFilename(path.basename(target)));
+  const inDirNow = (dir: string, op: () => void): void => {
+    if (!known.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      known.add(dir);
+    }
+    try {
+      op();
+    } catch (err) {
+      if (fileErrorReason(err) !== 'enoent') throw err;
+      known.delete(dir);
+      mkdirSync(dir, { recursive: true });
+      known.add(dir);
+      op();
+    }
+  };
+  try {
+    inDirNow(tempDir, () => writeFileSync(temp, content));
+    inDirNow(path.dirname(target), () => renameSync(temp, target));
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw err;
+  }
+}
+
 export class SegmentStore {
   readonly root: string;
+  private readonly knownDirs: KnownDirs = new Set();
 
   constructor(dataDir: string) {
     this.root = path.join(dataDir, 'segments');
@@ -87,7 +147,7 @@ export class SegmentStore {
         await fs.utimes(manifest, now, now);
         return OK;
       }
-      await writeFileAtomic(this.tempDir(t), manifest, encodeManifest(meta));
+      await writeFileAtomic(this.tempDir(t), manifest, encodeManifest(meta), this.knownDirs);
       return OK;
     } catch (err) {
       return fail(fileErrorReason(err));
@@ -98,7 +158,7 @@ export class SegmentStore {
   async storeSegment(t: Transfer, offset: bigint, content: Buffer): Promise<FtResult> {
     const target = path.join(this.fragDir(t), `SEG.${offset.toString()}.${content.length}`);
     try {
-      await writeFileAtomic(this.tempDir(t), target, content);
+      writeSegmentAtomic(this.tempDir(t), target, content, this.knownDirs);
       return OK;
     } catch (err) {
       return fail(fileErrorReason(err));
@@ -132,6 +192,8 @@ export class SegmentStore {
 
   /** EMQX garbage-collects a transfer's fragments once it is exported. */
   async collect(t: Transfer): Promise<void> {
+    this.knownDirs.delete(this.fragDir(t));
+    this.knownDirs.delete(this.tempDir(t));
     await fs.rm(this.fragDir(t), { recursive: true, force: true });
     await fs.rm(this.tempDir(t), { recursive: true, force: true });
   }
