@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
+import { startBenchBroker } from './bench-broker.mjs';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const dist = join(root, 'dist');
@@ -35,11 +36,8 @@ function jsonLines(stream, onLine) {
 }
 
 function startBroker(dataDir, audit) {
-  const child = spawn(process.execPath, [join(dist, 'ftbroker.js'), '--port', '0', '--data', dataDir, '--audit', audit], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((ok, fail) => {
-    jsonLines(child.stdout, (m) => m.msg === 'listening' && ok({ child, port: m.port }));
-    child.once('exit', (c) => fail(new Error(`ftbroker exited (${c})`)));
-  });
+  // Awaited by connecting, not by its "listening" log line, and bounded by a timeout.
+  return startBenchBroker(dataDir, ['--audit', audit]);
 }
 
 function agent(args, opts = {}) {
@@ -72,13 +70,21 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Starts the daemon, resolves its 'state directory writes' figure when it stops. */
 function daemon(cfg) {
   const child = agent(['run', '--config', cfg]);
-  const stats = new Promise((ok) => jsonLines(child.stdout, (m) => m.msg === 'state directory writes since start' && ok(m)));
   const exited = new Promise((ok) => child.once('exit', ok));
+  const line = new Promise((ok) => jsonLines(child.stdout, (m) => m.msg === 'state directory writes since start' && ok(m)));
+  // A daemon that stops without the line (another log level, a crash) must not hang the benchmark.
+  const stats = Promise.race([line, exited.then(() => new Promise((r) => setTimeout(r, 200))).then(() => null)]).then((m) => {
+    if (m === null) throw new Error('the daemon stopped without logging its state-directory writes');
+    return m;
+  });
+  stats.catch(() => undefined); // a daemon killed with -9 is never asked for its figure
   return { child, stats, exited };
 }
 
-async function untilJobDone(cfg, id) {
+async function untilJobDone(cfg, id, timeoutMs = 600_000) {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (Date.now() > deadline) throw new Error(`job ${id} not done after ${timeoutMs / 1000} s`);
     const st = JSON.parse(await run(['status', id, '--json', '--config', cfg]));
     if (st.state === 'done') return;
     if (st.state === 'failed' || st.state === 'cancelled') throw new Error(`job ${id} ${st.state}: ${st.reason}`);
@@ -118,7 +124,9 @@ export async function benchDurability({ wearMiB = 256, killMiB = 64 } = {}) {
     makeFile(killFile, size);
     const id2 = await run(['send', killFile, '--queue', '--config', killCfg]);
     const d2 = daemon(killCfg);
+    const halfDeadline = Date.now() + 600_000;
     for (;;) {
+      if (Date.now() > halfDeadline) throw new Error('the upload never reached 50 %');
       const sent = auditSegments(audit, 'bench-kill').reduce((n, s) => n + s.bytes, 0);
       if (sent >= size / 2) break;
       await sleep(10);

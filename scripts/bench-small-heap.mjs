@@ -14,6 +14,7 @@ import { closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startBenchBroker } from './bench-broker.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -70,30 +71,8 @@ say(`file: ${sizeMiB} MiB ${sparse ? 'sparse (zeros)' : 'random'}, sha256 ${want
 
 // ------------------------------------------------------------------ helpers
 function startBroker(dataDir) {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [brokerBundle, '--port', '0', '--data', dataDir], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    const timer = setTimeout(() => rej(new Error(`broker did not listen within 30 s: ${out.slice(-500)}`)), 30_000);
-    const onData = (d) => {
-      out += String(d);
-      const line = out.split('\n').find((l) => l.includes('"msg":"listening"'));
-      const port = line?.match(/"port":(\d+)/)?.[1];
-      if (port) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        child.stdout.resume();
-        res({ child, port: Number(port) });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (d) => (out += String(d)));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`broker exited (${code}) before listening: ${out.slice(-500)}`));
-    });
-  });
+  // Awaited by connecting, not by its "listening" log line, and bounded by a timeout.
+  return startBenchBroker(dataDir);
 }
 
 function peakRssKiB(pid) {

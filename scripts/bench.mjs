@@ -1,120 +1,291 @@
-// `npm run bench` (not a test): throughput of `ftagent send` against a minimal MQTT.js client that
-// publishes the same commands (topics, segment size, window) from memory to the same development
-// broker, and the agent's peak RSS for a 16 MiB vs a 1 GiB file. Prints the figures.
+// `npm run bench` (not a test): every benchmark of the agent in one run, then one summary table
+// with each figure's target and a pass/miss mark. Always exits 0: benchmarks are measurements.
+//
+//   node scripts/bench.mjs [--small-heap] [--skip-durability] [--runs N]
+//
+// 1. throughput: `ftagent send` of 256 MiB against a minimal MQTT.js client publishing the same
+//    commands (topics, segment size, window) from memory, to the same development broker, runs
+//    interleaved, best of N each. The broker's data directory is on tmpfs (/dev/shm) when there is
+//    room, so its per-segment file writes do not turn the comparison into a disk benchmark.
+// 2. peak RSS of `ftagent send` for a 16 MiB and a 1 GiB file (memory must not grow with size).
+// 3. startup: scripts/bench-startup.mjs (cold start vs `node -e 0`, bundle size).
+// 4. durability: scripts/bench-durability.mjs (state-dir bytes per GiB, bytes re-sent after kill -9).
+// 5. --small-heap: scripts/bench-small-heap.mjs, a 1 GiB upload with --max-old-space-size 32 and 16
+//    (takes a few minutes, so it is optional).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { benchDurability } from './bench-durability.mjs';
+import { scratchDir, startBenchBroker } from './bench-broker.mjs';
 
 const require = createRequire(import.meta.url);
 const mqtt = require('mqtt');
 
 const root = resolve(new URL('..', import.meta.url).pathname);
-const dist = join(root, 'dist');
-const work = mkdtempSync(join(tmpdir(), 'ftagent-bench-'));
+const agentBundle = join(root, 'dist', 'ftagent.js');
+const args = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
+};
+const runs = Math.max(1, Number(option('--runs', '3')));
+const withSmallHeap = args.includes('--small-heap');
+const withDurability = !args.includes('--skip-durability');
+
 const CHUNK = 65536;
 const WINDOW = 16;
 const MiB = 1024 * 1024;
+const THROUGHPUT_MIB = 256;
+const RSS_TARGET_MIB = 80;
+const RSS_SPREAD = 0.1;
 
-function makeFile(name, size) {
-  const path = join(work, name);
+/** One row of the summary: what, the figure, the target, and whether it was met (null: not measured). */
+const rows = [];
+const row = (section, figure, target, ok) => rows.push({ section, figure, target, ok });
+const failed = (section, err) => {
+  console.error(`bench: ${section} failed: ${err instanceof Error ? err.message : String(err)}`);
+  row(section, 'failed to run', '', null);
+};
+
+function makeFile(dir, name, size) {
+  const path = join(dir, name);
   const fd = openSync(path, 'w');
   const block = Buffer.alloc(4 * MiB);
-  for (let i = 0; i < block.length; i++) block[i] = (i * 131) & 0xff;
+  for (let i = 0; i < block.length; i++) block[i] = (i * 131 + (i >> 12)) & 0xff;
   for (let done = 0; done < size; done += block.length) writeSync(fd, block, 0, Math.min(block.length, size - done));
   closeSync(fd);
   return path;
 }
 
-function startBroker(dataDir) {
-  const child = spawn(process.execPath, [join(dist, 'ftbroker.js'), '--port', '0', '--data', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((ok, fail) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
+/** Peak RSS of a child: GNU time when present, else the kernel's high-water mark sampled from /proc. */
+function runMeasured(argv) {
+  const gnuTime = existsSync('/usr/bin/time');
+  const [cmd, cmdArgs] = gnuTime ? ['/usr/bin/time', ['-f', 'maxrss_kib=%M', process.execPath, ...argv]] : [process.execPath, argv];
+  return new Promise((ok) => {
+    const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let hwm = 0;
+    const sample = () => {
       try {
-        const m = JSON.parse(line);
-        if (m.msg === 'listening') ok({ child, port: m.port });
+        const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) hwm = Math.max(hwm, Number(m[1]));
       } catch {
-        // ignore
+        // gone
       }
+    };
+    const timer = gnuTime ? null : setInterval(sample, 20);
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.once('exit', (code) => {
+      if (timer) clearInterval(timer);
+      const kib = gnuTime ? Number(/maxrss_kib=(\d+)/.exec(err)?.[1] ?? NaN) : hwm;
+      const last = out.trim().split('\n').pop();
+      let json = null;
+      try {
+        json = last ? JSON.parse(last) : null;
+      } catch {
+        // not JSON
+      }
+      ok({ code, json, rssMiB: kib / 1024, err });
     });
-    child.once('exit', (c) => fail(new Error(`ftbroker exited (${c})`)));
   });
+}
+
+async function agentSend(port, file, fileId) {
+  const r = await runMeasured([
+    agentBundle, 'send', file, '--broker', `mqtt://127.0.0.1:${port}`, '--client-id', 'bench-agent',
+    '--chunk-size', String(CHUNK), '--window', String(WINDOW), '--file-id', fileId, '--json',
+  ]);
+  if (r.code !== 0 || !r.json?.ok) throw new Error(`ftagent send failed (${r.code}): ${r.err.trim().slice(-500)}`);
+  return r;
 }
 
 /** The ceiling: the same commands from memory, a plain MQTT.js client, window-bounded, PUBACKs awaited. */
 async function baseline(port, bytes, fileId) {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId: 'bench-baseline', reconnectPeriod: 0 });
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  const pub = (topic, payload) =>
-    new Promise((ok, fail) => client.publish(topic, payload, { qos: 1 }, (err) => (err ? fail(err) : ok())));
-  const t0 = performance.now();
-  await pub(`$file/${fileId}/init`, Buffer.from(JSON.stringify({ name: 'baseline.bin', size: bytes.length })));
-  let next = 0;
-  const inflight = new Set();
-  while (next < bytes.length || inflight.size > 0) {
-    while (next < bytes.length && inflight.size < WINDOW) {
-      const off = next;
-      const p = pub(`$file/${fileId}/${off}`, bytes.subarray(off, Math.min(off + CHUNK, bytes.length))).then(() => inflight.delete(p));
-      inflight.add(p);
-      next += CHUNK;
+  try {
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    const pub = (topic, payload) => new Promise((ok, fail) => client.publish(topic, payload, { qos: 1 }, (err) => (err ? fail(err) : ok())));
+    const t0 = performance.now();
+    await pub(`$file/${fileId}/init`, Buffer.from(JSON.stringify({ name: 'baseline.bin', size: bytes.length })));
+    let next = 0;
+    const inflight = new Set();
+    while (next < bytes.length || inflight.size > 0) {
+      while (next < bytes.length && inflight.size < WINDOW) {
+        const off = next;
+        const p = pub(`$file/${fileId}/${off}`, bytes.subarray(off, Math.min(off + CHUNK, bytes.length))).then(() => inflight.delete(p));
+        inflight.add(p);
+        next += CHUNK;
+      }
+      await Promise.race(inflight);
     }
-    await Promise.race(inflight);
+    await pub(`$file/${fileId}/fin/${bytes.length}/${sha}`, Buffer.alloc(0));
+    return (performance.now() - t0) / 1000;
+  } finally {
+    await client.endAsync();
   }
-  await pub(`$file/${fileId}/fin/${bytes.length}/${sha}`, Buffer.alloc(0));
-  const seconds = (performance.now() - t0) / 1000;
-  await client.endAsync();
-  return seconds;
 }
 
-function runAgent(args) {
-  return new Promise((ok) => {
-    // GNU time reports the child's peak RSS (KiB) on stderr.
-    const child = spawn('/usr/bin/time', ['-f', 'maxrss_kib=%M', process.execPath, join(dist, 'ftagent.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Child benchmark script with --json: its last JSON line. */
+function runScript(script, scriptArgs, env = {}) {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [join(root, 'scripts', script), ...scriptArgs], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
     let out = '';
-    let err = '';
     child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
     child.once('exit', (code) => {
-      const rss = Number(/maxrss_kib=(\d+)/.exec(err)?.[1] ?? NaN) / 1024;
-      const json = out.trim() ? JSON.parse(out.trim().split('\n').pop()) : null;
-      ok({ code, json, rssMiB: rss, err });
+      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      try {
+        ok(JSON.parse(line));
+      } catch {
+        fail(new Error(`${script} exited ${code} without a JSON result`));
+      }
     });
   });
 }
 
-async function agent(port, file, fileId) {
-  const r = await runAgent(['send', file, '--broker', `mqtt://127.0.0.1:${port}`, '--client-id', 'bench-agent', '--chunk-size', String(CHUNK), '--window', String(WINDOW), '--file-id', fileId, '--json']);
-  if (r.code !== 0) throw new Error(`ftagent send failed (${r.code}): ${r.err}`);
-  return r;
-}
+const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '?');
 
-const { child, port } = await startBroker(join(work, 'data'));
-try {
-  const size = 256 * MiB;
-  const file = makeFile('bench-256.bin', size);
-  const { readFileSync } = await import('node:fs');
-  const bytes = readFileSync(file);
-  const runs = [];
-  for (let i = 0; i < 2; i++) {
-    const b = await baseline(port, bytes, `base-${i}`);
-    const a = await agent(port, file, `agent-${i}`);
-    runs.push({ baseline: b, agent: a.json.seconds });
-    console.log(`run ${i + 1}: baseline ${(size / MiB / b).toFixed(0)} MiB/s, ftagent ${(size / MiB / a.json.seconds).toFixed(0)} MiB/s`);
+// ------------------------------------------------------------------ 1 + 2: throughput and RSS
+async function throughputAndRss() {
+  // Room for the 1 GiB file, the broker's segments of it and its export.
+  const scratch = scratchDir(3.5 * 1024 * MiB);
+  const work = mkdtempSync(join(scratch.dir, 'ftagent-bench-'));
+  const dataDir = join(work, 'broker');
+  console.log(`broker data and files in ${scratch.dir}${scratch.tmpfs ? ' (tmpfs)' : ' (not tmpfs: the broker\'s disk writes may dominate)'}`);
+  const broker = await startBenchBroker(dataDir, ['--log-level', 'warn']);
+  // An export is not needed once its upload is confirmed: keep tmpfs usage small.
+  const dropBrokerFiles = () => rmSync(join(dataDir, 'exports'), { recursive: true, force: true });
+  try {
+    try {
+      const size = THROUGHPUT_MIB * MiB;
+      const file = makeFile(work, 'bench-256.bin', size);
+      const bytes = readFileSync(file);
+      const base = [];
+      const agent = [];
+      for (let i = 0; i < runs; i++) {
+        base.push(await baseline(broker.port, bytes, `base-${i}`));
+        dropBrokerFiles();
+        agent.push((await agentSend(broker.port, file, `agent-${i}`)).json.seconds);
+        dropBrokerFiles();
+        console.log(`throughput run ${i + 1}/${runs}: baseline ${fmt(THROUGHPUT_MIB / base[i], 0)} MiB/s, ftagent ${fmt(THROUGHPUT_MIB / agent[i], 0)} MiB/s`);
+      }
+      rmSync(file);
+      const bestBase = Math.min(...base);
+      const bestAgent = Math.min(...agent);
+      const ratio = bestBase / bestAgent;
+      row(
+        `throughput, ${THROUGHPUT_MIB} MiB, chunk ${CHUNK / 1024} KiB, window ${WINDOW}${scratch.tmpfs ? ', broker on tmpfs' : ''}`,
+        `ftagent ${fmt(THROUGHPUT_MIB / bestAgent, 0)} MiB/s / MQTT.js ${fmt(THROUGHPUT_MIB / bestBase, 0)} MiB/s = ${fmt(ratio, 2)}`,
+        '≥ 0.90',
+        ratio >= 0.9,
+      );
+    } catch (err) {
+      failed('throughput', err);
+    }
+    try {
+      const small = await agentSend(broker.port, makeFile(work, 'rss-16.bin', 16 * MiB), 'rss-16');
+      rmSync(join(work, 'rss-16.bin'));
+      dropBrokerFiles();
+      const big = await agentSend(broker.port, makeFile(work, 'rss-1g.bin', 1024 * MiB), 'rss-1g');
+      rmSync(join(work, 'rss-1g.bin'));
+      dropBrokerFiles();
+      const spread = (big.rssMiB - small.rssMiB) / small.rssMiB;
+      row(
+        `peak RSS of send, 16 MiB vs 1 GiB (Node ${process.versions.node})`,
+        `${fmt(small.rssMiB)} vs ${fmt(big.rssMiB)} MiB (${spread >= 0 ? '+' : ''}${fmt(spread * 100)} %)`,
+        `within ${RSS_SPREAD * 100} %, < ${RSS_TARGET_MIB} MiB`,
+        Math.abs(spread) <= RSS_SPREAD && big.rssMiB < RSS_TARGET_MIB && small.rssMiB < RSS_TARGET_MIB,
+      );
+    } catch (err) {
+      failed('peak RSS', err);
+    }
+  } finally {
+    await broker.stop();
+    rmSync(work, { recursive: true, force: true });
   }
-  const bestBase = Math.min(...runs.map((r) => r.baseline));
-  const bestAgent = Math.min(...runs.map((r) => r.agent));
-  console.log(`throughput, 256 MiB, chunk ${CHUNK}, window ${WINDOW}: baseline ${(size / MiB / bestBase).toFixed(0)} MiB/s, ftagent ${(size / MiB / bestAgent).toFixed(0)} MiB/s, ratio ${(bestBase / bestAgent).toFixed(2)} (target ≥ 0.9)`);
-  rmSync(file);
-
-  const small = await agent(port, makeFile('rss-16.bin', 16 * MiB), 'rss-16');
-  const big = await agent(port, makeFile('rss-1g.bin', 1024 * MiB), 'rss-1g');
-  const diff = (big.rssMiB - small.rssMiB) / small.rssMiB;
-  console.log(`peak RSS (${process.version}): 16 MiB file ${small.rssMiB.toFixed(1)} MiB, 1 GiB file ${big.rssMiB.toFixed(1)} MiB, difference ${(diff * 100).toFixed(1)} % (targets: within 10 %, under 80 MiB)`);
-} finally {
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-  rmSync(work, { recursive: true, force: true });
 }
+
+// ------------------------------------------------------------------ 3: startup
+async function startup() {
+  try {
+    const r = await runScript('bench-startup.mjs', ['--json']);
+    const floor = r.startup.find((s) => s.note === 'floor');
+    for (const s of r.startup) {
+      if (s === floor) continue;
+      row(
+        `startup: ${s.case}`,
+        s.medianMs === null ? s.note : `${fmt(s.medianMs)} ms = ${fmt(s.ratio, 2)}× node -e 0 (${fmt(floor?.medianMs)} ms)`,
+        '≤ 2×',
+        s.ratio === null ? false : s.ratio <= 2,
+      );
+    }
+    row('bundle size', `${r.size.kib} KiB (${r.size.gzippedKib} KiB gzipped)`, `≤ ${r.size.budgetKib} KiB`, r.size.ok);
+  } catch (err) {
+    failed('startup', err);
+  }
+}
+
+// ------------------------------------------------------------------ 4: durability
+async function durability() {
+  if (!withDurability) {
+    row('durability', 'skipped (--skip-durability)', '', null);
+    return;
+  }
+  try {
+    const r = await benchDurability();
+    const perGiBMiB = r.stateBytesPerGiB / MiB;
+    row('state-dir writes per GiB uploaded', `${fmt(perGiBMiB, 2)} MiB in ${r.stateWritesPerGiB} files`, '≤ 1 MiB', perGiBMiB <= 1);
+    row(
+      `re-sent after kill -9 at 50 % (${r.killUploadMiB} MiB upload)`,
+      `${fmt(r.resentBytesAfterKillAt50 / 1024, 0)} KiB`,
+      `≤ ${r.resentBound / 1024} KiB (window × chunk + checkpoint interval)`,
+      r.resentBytesAfterKillAt50 <= r.resentBound,
+    );
+  } catch (err) {
+    failed('durability', err);
+  }
+}
+
+// ------------------------------------------------------------------ 5: small heap (optional)
+async function smallHeap() {
+  if (!withSmallHeap) {
+    row('1 GiB upload with a small heap', 'skipped (pass --small-heap)', '', null);
+    return;
+  }
+  try {
+    const scratch = scratchDir(3.5 * 1024 * MiB);
+    const r = await runScript('bench-small-heap.mjs', ['--json', '--heaps', '32,16', '--size-mib', '1024'], { TMPDIR: scratch.dir });
+    for (const h of r.results) {
+      row(
+        `1 GiB upload, --max-old-space-size=${h.heapMiB}`,
+        h.ok ? `ok, ${fmt(h.mibPerSecond, 0)} MiB/s, peak RSS ${fmt(h.peakRssMiB)} MiB` : h.note,
+        'completes, export identical',
+        h.ok,
+      );
+    }
+  } catch (err) {
+    failed('small heap', err);
+  }
+}
+
+if (!existsSync(agentBundle)) {
+  console.error('bench: dist/ftagent.js is missing; run `npm run build` first');
+} else {
+  await throughputAndRss();
+  await startup();
+  await durability();
+  await smallHeap();
+}
+
+const mark = (ok) => (ok === null ? '-' : ok ? 'pass' : 'MISS');
+const w0 = Math.max(...rows.map((r) => r.section.length), 7);
+const w1 = Math.max(...rows.map((r) => r.figure.length), 6);
+const w2 = Math.max(...rows.map((r) => r.target.length), 6);
+console.log('');
+console.log(`summary (Node ${process.version})`);
+console.log(`  ${'measure'.padEnd(w0)}  ${'result'.padEnd(w1)}  ${'target'.padEnd(w2)}  mark`);
+for (const r of rows) console.log(`  ${r.section.padEnd(w0)}  ${r.figure.padEnd(w1)}  ${r.target.padEnd(w2)}  ${mark(r.ok)}`);
+process.exitCode = 0;
