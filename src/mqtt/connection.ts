@@ -257,6 +257,7 @@ export class Connection {
         client = connectFn(url, mqttOptions);
         // Before any publish: this client's QoS 1 payloads are kept by reference, not copied.
         storeWithoutCopy(client);
+        disableNagle(client);
       } catch (err) {
         resolve({ ok: false, error: classifyConnectError(url, err) });
         return;
@@ -310,4 +311,14 @@ export function classifyConnectError(url: string, err: unknown): FtError {
     transient: true,
     details: { broker: url, errno },
   });
+}
+
+/**
+ * Commands and acknowledgements are small and answered one at a time: with Nagle's algorithm a
+ * PUBACK for a `$file-response` or a short command waits for the delayed ACK of the previous write,
+ * tens of milliseconds each. MQTT.js creates its TCP or TLS socket synchronously and leaves Nagle on.
+ */
+function disableNagle(client: MqttClient): void {
+  const stream = client.stream as { setNoDelay?: (noDelay?: boolean) => unknown } | undefined;
+  stream?.setNoDelay?.(true);
 }

@@ -91,3 +91,31 @@ describe('QoS 1 payloads are kept by reference, not copied', () => {
     expect((kept?.payload as Buffer).equals(payload)).toBe(true);
   });
 });
+
+describe('the MQTT socket', () => {
+  it('has Nagle turned off, so small commands and acknowledgements are not held behind delayed ACKs', async () => {
+    const srv = await holdingServer();
+    cleanup.push(() => new Promise<void>((r) => srv.server.close(() => r())));
+    const noDelayCalls: (boolean | undefined)[] = [];
+    const connection = new Connection(
+      { brokers: [`mqtt://127.0.0.1:${srv.port}`], clientId: 'nodelay', protocolVersion: 5 },
+      {
+        clock: systemClock,
+        logger: silentLogger,
+        connectFn: (url, options) => {
+          const client = connect(url, options);
+          const socket = client.stream as unknown as { setNoDelay(noDelay?: boolean): unknown };
+          const original = socket.setNoDelay.bind(socket);
+          socket.setNoDelay = (noDelay?: boolean) => {
+            noDelayCalls.push(noDelay);
+            return original(noDelay);
+          };
+          return client;
+        },
+      },
+    );
+    cleanup.push(() => connection.close());
+    await connection.start();
+    expect(noDelayCalls).toEqual([true]);
+  });
+});
