@@ -35,7 +35,7 @@ describe('install.sh and uninstall.sh', () => {
     const unitPath = join(fs, 'etc/systemd/system/ftagent.service');
     const unit = readFileSync(unitPath, 'utf8');
     expect(unit).not.toContain('@');
-    expect(unit).toMatch(/^ExecStart=\/\S*node --max-old-space-size=40 \/opt\/ftagent\/ftagent\.js run --config \/etc\/ftagent\/config\.json$/m);
+    expect(unit).toMatch(/^ExecStart=\/\S*node --max-old-space-size=40 --max-semi-space-size=1 \/opt\/ftagent\/ftagent\.js run --config \/etc\/ftagent\/config\.json$/m);
     expect(unit).toMatch(/^Restart=always$/m);
     expect(unit).toMatch(/^RestartPreventExitStatus=2$/m);
     expect(unit).toMatch(/^After=network-online\.target$/m);
