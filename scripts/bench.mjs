@@ -195,21 +195,22 @@ async function throughputAndRss() {
     }
     // Twice: with Node's defaults, and with the flags the systemd unit uses on devices (V8 grows its
     // young generation once, up to 16 MiB per semi-space, unless told not to).
-    for (const [label, flags] of [['node defaults', []], [`unit flags ${deviceNodeFlags().join(' ')}`, deviceNodeFlags()]]) {
-      const small = await agentSend(broker.port, makeFile(work, 'rss-16.bin', 16 * MiB), 'rss-16', flags);
-      rmSync(join(work, 'rss-16.bin'));
-      dropBrokerFiles();
-      const big = await agentSend(broker.port, makeFile(work, 'rss-1g.bin', 1024 * MiB), 'rss-1g', flags);
-      rmSync(join(work, 'rss-1g.bin'));
-      dropBrokerFiles();
-      const spread = (big.rssMiB - small.rssMiB) / small.rssMiB;
-      row(
-        `peak RSS of send, 16 MiB vs 1 GiB (Node ${process.versions.node}, ${label})`,
-        `${fmt(small.rssMiB)} vs ${fmt(big.rssMiB)} MiB (${spread >= 0 ? '+' : ''}${fmt(spread * 100)} %)`,
-        `within ${RSS_SPREAD * 100} %, < ${RSS_TARGET_MIB} MiB`,
-        Math.abs(spread) <= RSS_SPREAD && big.rssMiB < RSS_TARGET_MIB && small.rssMiB < RSS_TARGET_MIB,
-      );
-    }
+    try {
+      for (const [label, flags] of [['node defaults', []], [`unit flags ${deviceNodeFlags().join(' ')}`, deviceNodeFlags()]]) {
+        const small = await agentSend(broker.port, makeFile(work, 'rss-16.bin', 16 * MiB), 'rss-16', flags);
+        rmSync(join(work, 'rss-16.bin'));
+        dropBrokerFiles();
+        const big = await agentSend(broker.port, makeFile(work, 'rss-1g.bin', 1024 * MiB), 'rss-1g', flags);
+        rmSync(join(work, 'rss-1g.bin'));
+        dropBrokerFiles();
+        const spread = (big.rssMiB - small.rssMiB) / small.rssMiB;
+        row(
+          `peak RSS of send, 16 MiB vs 1 GiB (Node ${process.versions.node}, ${label})`,
+          `${fmt(small.rssMiB)} vs ${fmt(big.rssMiB)} MiB (${spread >= 0 ? '+' : ''}${fmt(spread * 100)} %)`,
+          `within ${RSS_SPREAD * 100} %, < ${RSS_TARGET_MIB} MiB`,
+          Math.abs(spread) <= RSS_SPREAD && big.rssMiB < RSS_TARGET_MIB && small.rssMiB < RSS_TARGET_MIB,
+        );
+      }
     } catch (err) {
       failed('peak RSS', err);
     }
