@@ -4,14 +4,13 @@
  * but it gets the same checks as a pushed target: no symlink, device or directory is written through,
  * an existing file is replaced only with --overwrite (atomically), and nothing reaches it unverified.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError } from '../errors';
 import { createLogger, logLevels, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
-import { Connection, type ConnectionOptions, type TlsMaterial } from '../mqtt/connection';
+import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import type { SniffResponse } from '../protocol/file-sniffer';
 import type { NftpWidth } from '../protocol/nftp-packets';
 import { prepareRoots } from '../transfer/confine';
@@ -21,22 +20,13 @@ import { checkNftpTopic, prepareTarget, receiveFile, type NftpReceiveSettings } 
 import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
-import { parseBrokers } from './send';
+import { connectionFlagSpec, connectionFromFlags } from './connection-flags';
 import { fetchUsage as usage } from './usage';
 
 const argSpec = {
   to: { type: 'string' },
   overwrite: { type: 'boolean' },
-  broker: { type: 'string', multiple: true },
-  'client-id': { type: 'string' },
-  username: { type: 'string' },
-  password: { type: 'string' },
-  'password-file': { type: 'string' },
-  ca: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  insecure: { type: 'boolean' },
-  mqtt: { type: 'string' },
+  ...connectionFlagSpec,
   'block-size': { type: 'string' },
   'nftp-width': { type: 'string' },
   timeout: { type: 'string' },
@@ -93,51 +83,12 @@ export function planFetch(argv: string[], io: CliIo): FetchPlan {
     local: path.resolve(io.cwd, v.to),
     localIsFolder: /[/\\]$/.test(v.to),
     overwrite: v.overwrite === true,
-    connection: connectionFrom(v, io),
+    connection: connectionFromFlags(v, io, usageError),
     nftp: { width: width as NftpWidth, helloWaitMs: helloWait * 1000, ...(blockSize !== undefined ? { blockSize } : {}) },
     requestTimeoutMs: timeout * 1000,
     json: v.json === true,
     quiet: v.quiet === true,
     logLevel,
-  };
-}
-
-type ConnectionFlags = Pick<
-  ReturnType<typeof parseArgs<{ options: typeof argSpec; allowPositionals: true; strict: true }>>['values'],
-  'broker' | 'client-id' | 'username' | 'password' | 'password-file' | 'ca' | 'cert' | 'key' | 'insecure' | 'mqtt'
->;
-
-// The same flags and rules as `ftagent send`; see the report: this belongs in one shared helper.
-function connectionFrom(v: ConnectionFlags, io: CliIo): ConnectionOptions {
-  if (v.password !== undefined) throw usageError('--password is not accepted (it would show in the process list); use --password-file F or env FTAGENT_PASSWORD');
-  const mqtt = v.mqtt ?? '5';
-  if (mqtt !== '5' && mqtt !== '3.1.1') throw usageError(`--mqtt must be 5 or 3.1.1, got "${mqtt}"`);
-  const read = (flag: string, file: string): Buffer => {
-    try {
-      return readFileSync(path.resolve(io.cwd, file));
-    } catch (err) {
-      throw new FtError('CONFIG_INVALID', `--${flag} ${file} cannot be read (${err instanceof Error ? err.message : String(err)})`);
-    }
-  };
-  let password: string | undefined;
-  if (v['password-file'] !== undefined) password = read('password-file', v['password-file']).toString('utf8').replace(/\r?\n$/, '');
-  else if (io.env.FTAGENT_PASSWORD !== undefined) password = io.env.FTAGENT_PASSWORD;
-  if (password !== undefined && v.username === undefined) throw usageError('a password needs --username');
-  const tls: TlsMaterial = {};
-  if (v.ca !== undefined) tls.ca = read('ca', v.ca);
-  if (v.cert !== undefined) tls.cert = read('cert', v.cert);
-  if (v.key !== undefined) tls.key = read('key', v.key);
-  if ((tls.cert === undefined) !== (tls.key === undefined)) throw usageError('--cert and --key go together');
-  if (v.insecure) tls.insecure = true;
-  const clientId = v['client-id'] ?? `ftagent-${hostname()}-${process.pid}`;
-  if (clientId === '' || /[+#/]/.test(clientId)) throw usageError('--client-id must be non-empty and contain no "/", "+" or "#"');
-  return {
-    brokers: parseBrokers(v.broker ?? []),
-    clientId,
-    protocolVersion: mqtt === '5' ? 5 : 4,
-    ...(v.username !== undefined ? { username: v.username } : {}),
-    ...(password !== undefined ? { password } : {}),
-    ...(Object.keys(tls).length > 0 ? { tls } : {}),
   };
 }
 

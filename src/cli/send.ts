@@ -2,20 +2,20 @@
  * `ftagent send FILE`: upload one file in the foreground and exit once it is on the broker.
  * Arguments become UploadOptions + ConnectionOptions here; the work happens in transfer/.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError } from '../errors';
 import { createLogger, logLevels, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
 import { CommandChannel } from '../mqtt/command-channel';
-import { Connection, type ConnectionOptions, type TlsMaterial } from '../mqtt/connection';
+import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { safeFileName } from '../protocol/emqx-ft-filemeta';
 import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
 import type { CliCommand, CliIo } from './command';
+import { connectionFlagSpec, connectionFromFlags } from './connection-flags';
 import { exitStatus } from './exit-codes';
 import { ProgressReporter, formatBytes } from './progress';
 import { isQueuedSend, runQueuedSend } from './send-queue';
@@ -23,16 +23,7 @@ import { sendUsageError as usageError, uploadFlagOptions, uploadFlagSpec } from 
 import { sendUsage as usage } from './usage';
 
 const argSpec = {
-  broker: { type: 'string', multiple: true },
-  'client-id': { type: 'string' },
-  username: { type: 'string' },
-  password: { type: 'string' },
-  'password-file': { type: 'string' },
-  ca: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  insecure: { type: 'boolean' },
-  mqtt: { type: 'string' },
+  ...connectionFlagSpec,
   mode: { type: 'string' },
   ...uploadFlagSpec,
   json: { type: 'boolean' },
@@ -48,31 +39,6 @@ export interface SendPlan {
   logLevel: LogLevel;
 }
 
-function readConfigFile(flag: string, path: string, cwd: string): Buffer {
-  try {
-    return readFileSync(resolve(cwd, path));
-  } catch (err) {
-    throw new FtError('CONFIG_INVALID', `--${flag} ${path} cannot be read (${err instanceof Error ? err.message : String(err)})`);
-  }
-}
-
-export function parseBrokers(values: readonly string[]): string[] {
-  const urls = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
-  if (urls.length === 0) throw usageError('--broker is required (e.g. --broker mqtt://10.0.0.5:1883)');
-  return urls.map((u) => {
-    let url: URL;
-    try {
-      url = new URL(u);
-    } catch {
-      throw usageError(`--broker "${u}" is not a URL like mqtt://host:1883`);
-    }
-    const scheme = url.protocol.replace(/:$/, '');
-    if (!['mqtt', 'mqtts', 'tcp', 'ssl', 'tls'].includes(scheme)) throw usageError(`--broker "${u}": use mqtt:// or mqtts://`);
-    if (url.username || url.password) throw usageError(`--broker "${u}": put no credentials in the URL; use --username and --password-file`);
-    return `${scheme}://${url.host}`;
-  });
-}
-
 /** Turns the command line into options. Throws USAGE / CONFIG_INVALID errors; touches only config files. */
 export function planSend(argv: string[], io: CliIo): SendPlan {
   let parsed;
@@ -82,41 +48,17 @@ export function planSend(argv: string[], io: CliIo): SendPlan {
     throw usageError(err instanceof Error ? err.message : String(err));
   }
   const { values: v, positionals } = parsed;
-  if (v.password !== undefined) throw usageError('--password is not accepted (it would show in the process list); use --password-file F or env FTAGENT_PASSWORD');
   if (positionals.length !== 1 || positionals[0] === undefined) throw usageError('give exactly one FILE to send');
   const path = resolve(io.cwd, positionals[0]);
 
-  const mqtt = v.mqtt ?? '5';
-  if (mqtt !== '5' && mqtt !== '3.1.1') throw usageError(`--mqtt must be 5 or 3.1.1, got "${mqtt}"`);
-  const protocolVersion = mqtt === '5' ? 5 : 4;
+  const connection = connectionFromFlags(v, io, usageError);
+  const protocolVersion = connection.protocolVersion;
   const mode = v.mode ?? (protocolVersion === 5 ? 'sync' : 'async');
   if (mode !== 'sync' && mode !== 'async') throw usageError(`--mode must be sync or async, got "${mode}"`);
   if (mode === 'sync' && protocolVersion === 4) throw usageError('--mode sync needs MQTT 5: MQTT 3.1.1 PUBACKs carry no result; use --mode async');
 
   const logLevel = (v['log-level'] ?? 'warn') as LogLevel;
   if (!logLevels.includes(logLevel)) throw usageError(`--log-level must be one of ${logLevels.join(', ')}`);
-
-  let password: string | undefined;
-  if (v['password-file'] !== undefined) password = readConfigFile('password-file', v['password-file'], io.cwd).toString('utf8').replace(/\r?\n$/, '');
-  else if (io.env.FTAGENT_PASSWORD !== undefined) password = io.env.FTAGENT_PASSWORD;
-  if (password !== undefined && v.username === undefined) throw usageError('a password needs --username');
-
-  const tls: TlsMaterial = {};
-  if (v.ca !== undefined) tls.ca = readConfigFile('ca', v.ca, io.cwd);
-  if (v.cert !== undefined) tls.cert = readConfigFile('cert', v.cert, io.cwd);
-  if (v.key !== undefined) tls.key = readConfigFile('key', v.key, io.cwd);
-  if ((tls.cert === undefined) !== (tls.key === undefined)) throw usageError('--cert and --key go together');
-  if (v.insecure) tls.insecure = true;
-
-  const connection: ConnectionOptions = {
-    brokers: parseBrokers(v.broker ?? []),
-    clientId: v['client-id'] ?? `ftagent-${hostname()}-${process.pid}`,
-    protocolVersion,
-    ...(v.username !== undefined ? { username: v.username } : {}),
-    ...(password !== undefined ? { password } : {}),
-    ...(Object.keys(tls).length > 0 ? { tls } : {}),
-  };
-  if (connection.clientId === '' || /[+#/]/.test(connection.clientId)) throw usageError('--client-id must be non-empty and contain no "/", "+" or "#"');
 
   const upload = withUploadDefaults({
     path,

@@ -1,0 +1,94 @@
+/**
+ * The MQTT connection flags that `send` and `fetch` share: one spec, one set of rules, so a flag
+ * means the same thing to every command. Each command passes its own usage-error wording.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { FtError } from '../errors';
+import type { ConnectionOptions, TlsMaterial } from '../mqtt/connection';
+import type { CliIo } from './command';
+
+export const connectionFlagSpec = {
+  broker: { type: 'string', multiple: true },
+  'client-id': { type: 'string' },
+  username: { type: 'string' },
+  password: { type: 'string' },
+  'password-file': { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  insecure: { type: 'boolean' },
+  mqtt: { type: 'string' },
+} as const;
+
+export interface ConnectionFlagValues {
+  broker?: string[];
+  'client-id'?: string;
+  username?: string;
+  password?: string;
+  'password-file'?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  insecure?: boolean;
+  mqtt?: string;
+}
+
+type UsageError = (message: string) => FtError;
+
+export function parseBrokers(values: readonly string[], usageError: UsageError): string[] {
+  const urls = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  if (urls.length === 0) throw usageError('--broker is required (e.g. --broker mqtt://10.0.0.5:1883)');
+  return urls.map((u) => {
+    let url: URL;
+    try {
+      url = new URL(u);
+    } catch {
+      throw usageError(`--broker "${u}" is not a URL like mqtt://host:1883`);
+    }
+    const scheme = url.protocol.replace(/:$/, '');
+    if (!['mqtt', 'mqtts', 'tcp', 'ssl', 'tls'].includes(scheme)) throw usageError(`--broker "${u}": use mqtt:// or mqtts://`);
+    if (url.username || url.password) throw usageError(`--broker "${u}": put no credentials in the URL; use --username and --password-file`);
+    return `${scheme}://${url.host}`;
+  });
+}
+
+function readFlagFile(flag: string, path: string, cwd: string): Buffer {
+  try {
+    return readFileSync(resolve(cwd, path));
+  } catch (err) {
+    throw new FtError('CONFIG_INVALID', `--${flag} ${path} cannot be read (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
+/** Flags → ConnectionOptions. Throws USAGE (via `usageError`) or CONFIG_INVALID; reads only the named files. */
+export function connectionFromFlags(v: ConnectionFlagValues, io: CliIo, usageError: UsageError): ConnectionOptions {
+  if (v.password !== undefined) throw usageError('--password is not accepted (it would show in the process list); use --password-file F or env FTAGENT_PASSWORD');
+  const mqtt = v.mqtt ?? '5';
+  if (mqtt !== '5' && mqtt !== '3.1.1') throw usageError(`--mqtt must be 5 or 3.1.1, got "${mqtt}"`);
+
+  let password: string | undefined;
+  if (v['password-file'] !== undefined) password = readFlagFile('password-file', v['password-file'], io.cwd).toString('utf8').replace(/\r?\n$/, '');
+  else if (io.env.FTAGENT_PASSWORD !== undefined) password = io.env.FTAGENT_PASSWORD;
+  if (password !== undefined && v.username === undefined) throw usageError('a password needs --username');
+
+  const tls: TlsMaterial = {};
+  if (v.ca !== undefined) tls.ca = readFlagFile('ca', v.ca, io.cwd);
+  if (v.cert !== undefined) tls.cert = readFlagFile('cert', v.cert, io.cwd);
+  if (v.key !== undefined) tls.key = readFlagFile('key', v.key, io.cwd);
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw usageError('--cert and --key go together');
+  if (v.insecure) tls.insecure = true;
+
+  // The pid keeps two foreground commands on one device from taking over each other's session.
+  const clientId = v['client-id'] ?? `ftagent-${hostname()}-${process.pid}`;
+  if (clientId === '' || /[+#/]/.test(clientId)) throw usageError('--client-id must be non-empty and contain no "/", "+" or "#"');
+  return {
+    brokers: parseBrokers(v.broker ?? [], usageError),
+    clientId,
+    protocolVersion: mqtt === '5' ? 5 : 4,
+    ...(v.username !== undefined ? { username: v.username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
+}
