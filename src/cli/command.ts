@@ -16,3 +16,8 @@ export interface CliCommand {
 export function processIo(): CliIo {
   return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };
 }
+
+/** `--json` output of a failed command: one object on stdout that scripts can switch on by `code`. */
+export function writeJsonFailure(io: CliIo, err: { code: string; message: string; transient: boolean }): void {
+  io.stdout.write(`${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, transient: err.transient } })}\n`);
+}

@@ -17,7 +17,7 @@ import { prepareRoots } from '../transfer/confine';
 import type { NftpReceiveResult } from '../transfer/nftp-receiver';
 import { StoreChannel } from '../transfer/store-channel';
 import { checkNftpTopic, prepareTarget, receiveFile, type NftpReceiveSettings } from '../transfer/store-receive';
-import type { CliCommand, CliIo } from './command';
+import { writeJsonFailure, type CliCommand, type CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
 import { connectionFlagSpec, connectionFromFlags } from './connection-flags';
@@ -162,9 +162,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     writeResult(io, plan, file, result, (Date.now() - started) / 1000);
     return exitStatus.ok;
   } catch (err) {
-    if (plan.json && err instanceof FtError) {
-      io.stdout.write(`${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, transient: err.transient } })}\n`);
-    }
+    if (plan.json && err instanceof FtError) writeJsonFailure(io, err);
     throw err;
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -14,7 +14,7 @@ import { safeFileName } from '../protocol/emqx-ft-filemeta';
 import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
-import type { CliCommand, CliIo } from './command';
+import { writeJsonFailure, type CliCommand, type CliIo } from './command';
 import { connectionFlagSpec, connectionFromFlags } from './connection-flags';
 import { exitStatus } from './exit-codes';
 import { ProgressReporter, formatBytes } from './progress';
@@ -114,9 +114,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     return exitStatus.ok;
   } catch (err) {
     progress?.finish();
-    if (plan.json && err instanceof FtError) {
-      io.stdout.write(`${JSON.stringify({ ok: false, error: { code: err.code, message: err.message, transient: err.transient } })}\n`);
-    }
+    if (plan.json && err instanceof FtError) writeJsonFailure(io, err);
     throw err;
   } finally {
     process.removeListener('SIGINT', onSignal);

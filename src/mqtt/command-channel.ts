@@ -11,6 +11,7 @@ import { parseFileResponse } from '../protocol/emqx-ft-response';
 import { responseTopic } from '../protocol/emqx-ft-topics';
 import type { CommandLink, LinkEvent, LinkLimits, SendObserver } from './command-link';
 import type { Connection, ConnectionEvent } from './connection';
+import { untilFirstUp } from './first-up';
 
 interface PendingSend {
   topic: string;
@@ -89,21 +90,7 @@ export class CommandChannel implements CommandLink {
    * wanted, subscribed), rejects if the connection gives up first.
    */
   start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const off = this.listen((e) => {
-        if (e.kind === 'up') {
-          off();
-          resolve();
-        } else if (e.kind === 'failed') {
-          off();
-          reject(e.error);
-        }
-      });
-      this.connection.start().catch((err: unknown) => {
-        off();
-        reject(err);
-      });
-    });
+    return untilFirstUp((l) => this.listen(l), () => this.connection.start());
   }
 
   /** Stops listening to the connection (the connection itself is closed by its owner). */

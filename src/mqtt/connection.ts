@@ -11,6 +11,7 @@ import type { Logger } from '../log';
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from './backoff';
 import { sleep, type Clock } from './clock';
 import { storeWithoutCopy } from './no-copy-publish';
+import { untilFirstUp } from './first-up';
 
 export interface TlsMaterial {
   ca?: Buffer;
@@ -112,16 +113,7 @@ export class Connection {
   /** Starts the loop; resolves once the first connection is up, rejects if it gives up first. */
   start(): Promise<void> {
     if (this.loop) throw new Error('connection already started');
-    return new Promise((resolve, reject) => {
-      const off = this.listen((e) => {
-        if (e.kind === 'up') {
-          off();
-          resolve();
-        } else if (e.kind === 'failed') {
-          off();
-          reject(e.error);
-        }
-      });
+    return untilFirstUp((l) => this.listen(l), () => {
       this.loop = this.run();
     });
   }
