@@ -1,16 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { PublishInterceptor } from '../../src/devbroker/index';
 import { createPrng } from '../../src/devbroker/index';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import { Spool } from '../../src/storage/spool';
 import { broker, exportsOf, sampleFile, until } from './helpers';
+import { agentBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
 
-const repo = resolve(__dirname, '../..');
-const agent = join(repo, 'dist/ftagent.js');
+
+const agent = agentBundle;
 const CHUNK = 16_384;
 const WINDOW = 8;
 const EVERY_BYTES = 256 * 1024;
@@ -18,9 +19,9 @@ const KILLS_IN_SEGMENTS = 22;
 const KILLS_IN_FIN = 2;
 
 let root: string;
-beforeAll(() => {
+beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'ftagent-kill9-'));
-  execFileSync(process.execPath, [join(repo, 'scripts/build.mjs')], { cwd: repo, stdio: 'ignore' });
+  await ensureFreshBundles();
 }, 120_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseBrokerArgs } from '../../src/devbroker/cli-options';
@@ -11,9 +11,10 @@ import { systemClock } from '../../src/mqtt/clock';
 import { Connection } from '../../src/mqtt/connection';
 import { StoreChannel } from '../../src/transfer/store-channel';
 import { startStoreReceiver, type StoreReceiveRecord } from '../../src/transfer/store-receive';
+import { brokerBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
 
-const root = resolve(__dirname, '../..');
-const bundle = join(root, 'dist/ftbroker.js');
+
+const bundle = brokerBundle;
 
 describe('ftbroker store flags', () => {
   it('maps every store flag onto the store server options, with --seed for the store faults', () => {
@@ -139,19 +140,6 @@ describe('ftbroker push results', () => {
   });
 });
 
-/** Newest modification time of the files the broker bundle is built from. */
-async function newestSourceMtime(): Promise<number> {
-  let newest = 0;
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else newest = Math.max(newest, (await stat(path)).mtimeMs);
-    }
-  };
-  await walk(join(root, 'src'));
-  return newest;
-}
 
 interface ChildResult {
   code: number | null;
@@ -191,8 +179,7 @@ describe('ftbroker push against a running broker', () => {
   let url = '';
 
   beforeAll(async () => {
-    const built = await stat(bundle).then((s) => s.mtimeMs, () => 0);
-    if (built < (await newestSourceMtime())) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
+    await ensureFreshBundles();
     dir = await mkdtemp(join(tmpdir(), 'ftbroker-push-'));
     const dataDir = join(dir, 'broker');
     broker = await startBroker({ port: 0, dataDir, logLevel: 'silent' });

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseBrokerArgs } from '../../src/devbroker/cli-options';
 import { connectClient } from './core-helpers';
+import { brokerBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
 
-const root = resolve(__dirname, '../..');
-const bundle = join(root, 'dist/ftbroker.js');
+
+const bundle = brokerBundle;
 
 describe('ftbroker arguments', () => {
   it('maps every flag onto broker options and faults', () => {
@@ -70,26 +71,12 @@ describe('ftbroker arguments', () => {
   });
 });
 
-/** Newest modification time of the files the broker bundle is built from. */
-async function newestSourceMtime(): Promise<number> {
-  let newest = 0;
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else newest = Math.max(newest, (await stat(path)).mtimeMs);
-    }
-  };
-  await walk(join(root, 'src'));
-  return newest;
-}
 
 describe('ftbroker process', () => {
   let dir = '';
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ftbroker-cli-'));
-    const built = await stat(bundle).then((s) => s.mtimeMs, () => 0);
-    if (built < (await newestSourceMtime())) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'pipe' });
+    await ensureFreshBundles();
   }, 60_000);
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
