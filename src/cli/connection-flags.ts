@@ -1,5 +1,5 @@
 /**
- * The MQTT connection flags that `send` and `fetch` share: one spec, one set of rules, so a flag
+ * The flags that `send` and `fetch` share (connection and output): one spec, one set of rules, so a flag
  * means the same thing to every command. Each command passes its own usage-error wording.
  */
 import { readFileSync } from 'node:fs';
@@ -92,3 +92,10 @@ export function connectionFromFlags(v: ConnectionFlagValues, io: CliIo, usageErr
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
   };
 }
+
+/** How a foreground transfer reports: `--json` result, `--quiet`, `--log-level` (logs go to stderr). */
+export const outputFlagSpec = {
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  'log-level': { type: 'string' },
+} as const;

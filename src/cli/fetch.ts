@@ -20,7 +20,7 @@ import { checkNftpTopic, prepareTarget, receiveFile, type NftpReceiveSettings } 
 import { writeJsonFailure, type CliCommand, type CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
-import { connectionFlagSpec, connectionFromFlags } from './connection-flags';
+import { connectionFlagSpec, connectionFromFlags, outputFlagSpec } from './connection-flags';
 import { fetchUsage as usage } from './usage';
 
 const argSpec = {
@@ -31,9 +31,7 @@ const argSpec = {
   'nftp-width': { type: 'string' },
   timeout: { type: 'string' },
   'hello-wait': { type: 'string' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean' },
-  'log-level': { type: 'string' },
+  ...outputFlagSpec,
 } as const;
 
 export interface FetchPlan {

@@ -15,7 +15,7 @@ import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
 import { writeJsonFailure, type CliCommand, type CliIo } from './command';
-import { connectionFlagSpec, connectionFromFlags } from './connection-flags';
+import { connectionFlagSpec, connectionFromFlags, outputFlagSpec } from './connection-flags';
 import { exitStatus } from './exit-codes';
 import { ProgressReporter, formatBytes } from './progress';
 import { isQueuedSend, runQueuedSend } from './send-queue';
@@ -26,9 +26,7 @@ const argSpec = {
   ...connectionFlagSpec,
   mode: { type: 'string' },
   ...uploadFlagSpec,
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean' },
-  'log-level': { type: 'string' },
+  ...outputFlagSpec,
 } as const;
 
 export interface SendPlan {
