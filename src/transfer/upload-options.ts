@@ -10,6 +10,12 @@ import type { UploadSnapshot } from './upload-snapshot';
 export interface RetryPolicy {
   /** Sends of one command (first send included) before giving up on it. */
   maxCommandAttempts: number;
+  /**
+   * Async mode: inits the broker acknowledged but never answered on `$file-response` before
+   * concluding it does not do file transfer. EMQX publishes an init's response before its PUBACK, so
+   * a PUBACK without one, again and again, is a broker that routes `$file-async/…` like any topic.
+   */
+  maxUnansweredInits: number;
   /** Full restarts from offset 0 after 0x10 (file transfer not handled). */
   maxRestarts: number;
   /** Full re-sends after fin found data missing (`incomplete`, checksum mismatch). */
@@ -56,6 +62,7 @@ export const uploadDefaults = {
   segmentChecksums: false,
   retry: {
     maxCommandAttempts: 8,
+    maxUnansweredInits: 3,
     maxRestarts: 3,
     maxResendAll: 3,
     maxPauses: 12,

@@ -34,6 +34,8 @@ export interface Cmd {
   readonly packetIds: Set<number>;
   /** Sends whose PUBACK (or loss) has not come yet: the chunk buffer may still be in a socket. */
   wireRefs: number;
+  /** PUBACKs that came without the result (async mode, where the result is a `$file-response`). */
+  unansweredAcks: number;
   cancelTimer: (() => void) | null;
   /** Resolved or abandoned: late answers only settle buffer bookkeeping. */
   retired: boolean;
@@ -280,7 +282,7 @@ function isCurrent(s: UploadSession, cmd: Cmd): boolean {
 function makeCmd(s: UploadSession, command: FtCommand, payload: Buffer, chunk: Chunk | null): Cmd {
   const topic = commandTopic(s.options.mode, s.setup.fileId, command);
   chunk?.ref();
-  const cmd: Cmd = { topic, command, payload, chunk, attempts: 0, packetIds: new Set(), wireRefs: 0, cancelTimer: null, retired: false };
+  const cmd: Cmd = { topic, command, payload, chunk, attempts: 0, packetIds: new Set(), wireRefs: 0, unansweredAcks: 0, cancelTimer: null, retired: false };
   s.outstanding.set(topic, cmd);
   return cmd;
 }
@@ -572,8 +574,10 @@ async function onPuback(s: UploadSession, e: EventOf<'ack'>): Promise<void> {
   } else if (s.ports.link.protocolVersion === 5 && code !== rc.success && code !== rc.unspecifiedError) {
     // No $file-response comes for 0x10, 0x97, 0x83, 0x87…: the PUBACK is the answer.
     applyResult(s, cmd, code, info.reasonString ?? '');
+  } else {
+    // The result comes on $file-response (the command's timer keeps running).
+    cmd.unansweredAcks++;
   }
-  // Otherwise the result comes on $file-response (the command's timer keeps running).
   await pump(s);
 }
 
@@ -597,7 +601,8 @@ async function onTimeout(s: UploadSession, e: EventOf<'timeout'>): Promise<void>
   const { cmd } = e;
   if (!isCurrent(s, cmd)) return;
   cmd.cancelTimer = null;
-  if (cmd.attempts >= s.options.retry.maxCommandAttempts) {
+  const unansweredInit = cmd.command.kind === 'init' && s.options.mode === 'async' && cmd.unansweredAcks >= s.options.retry.maxUnansweredInits;
+  if (cmd.attempts >= s.options.retry.maxCommandAttempts || unansweredInit) {
     if (cmd.command.kind === 'init' && s.options.mode === 'async') {
       fail(s, new FtError(
         'FT_UNAVAILABLE',

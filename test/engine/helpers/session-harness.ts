@@ -24,7 +24,7 @@ export function startUpload(link: ScriptedLink, source: MemorySource, options: P
     window: 4,
     fileId: 'f1',
     ...options,
-    retry: { maxCommandAttempts: 5, maxRestarts: 2, maxResendAll: 2, maxPauses: 5, backoff: { baseMs: 100, capMs: 1000 }, ...options.retry },
+    retry: { maxCommandAttempts: 5, maxUnansweredInits: 3, maxRestarts: 2, maxResendAll: 2, maxPauses: 5, backoff: { baseMs: 100, capMs: 1000 }, ...options.retry },
   });
   const promise = uploadFile(opts, { link, clock, logger: silentLogger, opener: openerFor(source), random: () => 0.5 });
   promise.catch(() => undefined);
