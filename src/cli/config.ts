@@ -47,7 +47,7 @@ function summary(c: Config): string {
     `auth:        ${auth}${c.tls.insecure ? ', TLS verification OFF' : ''}`,
     `upload:      chunk ${c.upload.chunkSize} B, window ${c.upload.window}, fin timeout ${c.upload.finTimeoutSeconds}s`,
     `state dir:   ${c.stateDir} (checkpoint every ${c.checkpoint.everyBytes} B or ${c.checkpoint.everyMs} ms, keep ${c.retention.finishedJobs} finished)`,
-    `concurrency: ${c.maxConcurrent}`,
+    `concurrency: ${c.maxConcurrent}${c.maxBytesPerSecond > 0 ? `, at most ${c.maxBytesPerSecond} bytes/s` : ''}`,
     `watch:       ${c.watch.length === 0 ? 'none' : c.watch.map((w) => `${w.dir}/${w.pattern}`).join(', ')}`,
     `log level:   ${c.log.level}`,
   ];

@@ -28,7 +28,7 @@ const queueSpec = {
   quiet: { type: 'boolean' },
 } as const;
 
-const daemonOwned = ['--broker', '--client-id', '--username', '--password', '--password-file', '--ca', '--cert', '--key', '--insecure', '--mqtt', '--mode'];
+const daemonOwned = ['--broker', '--client-id', '--username', '--password', '--password-file', '--ca', '--cert', '--key', '--insecure', '--mqtt', '--mode', '--max-rate'];
 
 /** How often --wait looks at the job. */
 const waitPollMs = 500;
@@ -39,7 +39,7 @@ export function isQueuedSend(argv: readonly string[]): boolean {
 
 export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> {
   const refused = argv.find((a) => daemonOwned.includes(a.split('=')[0] ?? a));
-  if (refused) throw sendUsageError(`${refused} does not apply with --queue: the daemon's config decides the connection and the mode`);
+  if (refused) throw sendUsageError(`${refused} does not apply with --queue: the daemon's config decides the connection, the mode and the rate`);
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: queueSpec, allowPositionals: true, strict: true });

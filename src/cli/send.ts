@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { FtError } from '../errors';
 import { createLogger, logLevels, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
+import { ByteRateLimit, parseByteRate } from '../mqtt/byte-rate-limit';
 import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { safeFileName } from '../protocol/emqx-ft-filemeta';
@@ -25,6 +26,7 @@ import { sendUsage as usage } from './usage';
 const argSpec = {
   ...connectionFlagSpec,
   mode: { type: 'string' },
+  'max-rate': { type: 'string' },
   ...uploadFlagSpec,
   ...outputFlagSpec,
 } as const;
@@ -32,6 +34,8 @@ const argSpec = {
 export interface SendPlan {
   connection: ConnectionOptions;
   upload: UploadOptions;
+  /** Bytes per second on the wire; undefined = as fast as the link allows. */
+  maxBytesPerSecond?: number;
   json: boolean;
   quiet: boolean;
   logLevel: LogLevel;
@@ -57,6 +61,8 @@ export function planSend(argv: string[], io: CliIo): SendPlan {
 
   const logLevel = (v['log-level'] ?? 'warn') as LogLevel;
   if (!logLevels.includes(logLevel)) throw usageError(`--log-level must be one of ${logLevels.join(', ')}`);
+  const maxBytesPerSecond = v['max-rate'] === undefined ? undefined : parseByteRate(v['max-rate']);
+  if (v['max-rate'] !== undefined && maxBytesPerSecond === undefined) throw usageError(`--max-rate must be bytes per second, e.g. 262144 or 256k or 2M, got "${v['max-rate']}"`);
 
   const upload = withUploadDefaults({
     path,
@@ -65,7 +71,7 @@ export function planSend(argv: string[], io: CliIo): SendPlan {
     ...uploadFlagOptions(v),
   });
   validateUploadOptions(upload, protocolVersion);
-  return { connection, upload, json: v.json === true, quiet: v.quiet === true, logLevel };
+  return { connection, upload, json: v.json === true, quiet: v.quiet === true, logLevel, ...(maxBytesPerSecond !== undefined ? { maxBytesPerSecond } : {}) };
 }
 
 function checkReadable(path: string): number {
@@ -91,7 +97,14 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const label = plan.upload.name ?? safeFileName(basename(plan.upload.path));
   const progress = plan.quiet || plan.json ? null : new ProgressReporter(io.stderr, label, size);
   const connection = new Connection(plan.connection, { clock: systemClock, logger });
-  const channel = new CommandChannel(connection, { responses: plan.upload.mode === 'async' || plan.connection.protocolVersion === 4 }, logger);
+  const channel = new CommandChannel(
+    connection,
+    {
+      responses: plan.upload.mode === 'async' || plan.connection.protocolVersion === 4,
+      ...(plan.maxBytesPerSecond !== undefined ? { rateLimit: new ByteRateLimit(plan.maxBytesPerSecond, systemClock) } : {}),
+    },
+    logger,
+  );
   try {
     await Promise.race([
       channel.start(),

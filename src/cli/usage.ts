@@ -13,7 +13,7 @@ Queued (the daemon sends it; works whether or not the daemon runs):
                           (default $FTAGENT_CONFIG, else /etc/ftagent/config.json)
   --on-change fail|restart  if FILE changes before it is sent: fail the job (default) or send
                           the new content under a new file id
-  Connection flags and --mode do not apply: the daemon's config decides them.
+  Connection flags, --mode and --max-rate do not apply: the daemon's config decides them.
 `;
 
 export const sendUsage = `Usage: ftagent send FILE [options]
@@ -35,6 +35,7 @@ Transfer:
                           (default: sync on MQTT 5, async on 3.1.1)
   --chunk-size BYTES      segment size (default 65536)
   --window N              commands in flight (default 16, never above the broker's Receive Maximum)
+  --max-rate RATE         cap on bytes per second sent, e.g. 256k or 2M (default: no cap)
   --file-id ID            (default: a new UUID)
   --name NAME             name on the broker (default: the file's base name, made safe)
   --user-data JSON        user_data of the file metadata

@@ -276,6 +276,14 @@ export const configSchema = {
       description: 'Where the spool, checkpoints and finished-job records live (created 0700).',
     },
     maxConcurrent: { type: 'integer', default: 1, min: 1, max: 64, description: 'Transfers running at the same time.' },
+    maxBytesPerSecond: {
+      type: 'integer',
+      default: 0,
+      min: 0,
+      max: 1024 * 1024 * 1024,
+      unit: 'bytes per second',
+      description: "A cap on what file-transfer uploads send, all transfers together (the store's uplink also carries its tills); 0: no cap.",
+    },
     checkpoint: {
       type: 'object',
       description: 'How often a running transfer writes its checkpoint (always on a stage change). Fewer writes spare the SD card.',

@@ -20,6 +20,7 @@ import { WatchFolder } from '../jobs/watch-folder';
 import { connectionOptionsFrom, jobDefaultsFrom, needsResponses } from './daemon-settings';
 import { LinkSupervisor } from './link-supervisor';
 import { StoreFlows } from './store-flows';
+import { ByteRateLimit } from '../mqtt/byte-rate-limit';
 
 export interface DaemonOptions {
   config: Config;
@@ -76,6 +77,7 @@ export class Daemon {
       ...(options.connectFn ? { connectFn: options.connectFn } : {}),
       ...(options.reconnectBackoff ? { backoff: options.reconnectBackoff } : {}),
       onChange: () => scheduler?.poke(),
+      ...(config.maxBytesPerSecond > 0 ? { rateLimit: new ByteRateLimit(config.maxBytesPerSecond, clock) } : {}),
       onConnection: (connection: Connection) => store?.attach(connection) ?? (() => undefined),
     });
     const watches = config.watch.map(

@@ -11,6 +11,7 @@ import { backoffDelay, type BackoffPolicy } from '../mqtt/backoff';
 import { sleep, type Clock } from '../mqtt/clock';
 import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
+import type { ByteRateLimit } from '../mqtt/byte-rate-limit';
 
 export interface LinkSupervisorDeps {
   clock: Clock;
@@ -21,6 +22,8 @@ export interface LinkSupervisorDeps {
   backoff?: BackoffPolicy;
   /** Called whenever the link goes up or down. */
   onChange: () => void;
+  /** The device's byte budget, shared by every connection in turn. */
+  rateLimit?: ByteRateLimit;
   /**
    * Called with each new Connection before it starts, so other flows (the store channel) can ride on
    * it; the returned function is called once that Connection is retired (replaced, closed or halted).
@@ -86,7 +89,11 @@ export class LinkSupervisor {
         ...(this.deps.random ? { random: this.deps.random } : {}),
         ...(this.deps.connectFn ? { connectFn: this.deps.connectFn } : {}),
       });
-      const channel = new CommandChannel(connection, { responses: this.responses }, logger);
+      const channel = new CommandChannel(
+        connection,
+        { responses: this.responses, clock, ...(this.deps.rateLimit ? { rateLimit: this.deps.rateLimit } : {}) },
+        logger,
+      );
       this.connection = connection;
       this.channel = channel;
       this.retireConnection = this.deps.onConnection?.(connection) ?? null;

@@ -11,6 +11,8 @@ import { parseFileResponse } from '../protocol/emqx-ft-response';
 import { responseTopic } from '../protocol/emqx-ft-topics';
 import type { CommandLink, LinkEvent, LinkLimits, SendObserver } from './command-link';
 import type { Connection, ConnectionEvent } from './connection';
+import type { ByteRateLimit } from './byte-rate-limit';
+import { systemClock, type Clock } from './clock';
 import { untilFirstUp } from './first-up';
 
 interface PendingSend {
@@ -25,6 +27,10 @@ export interface CommandChannelOptions {
   responses: boolean;
   /** Our own cap on publishes in flight on this connection, below the broker's Receive Maximum. */
   maxInFlight?: number;
+  /** A cap on bytes per second, shared with the device's other channels (it outlives connections). */
+  rateLimit?: ByteRateLimit;
+  /** For the rate limit's wake-up timer; default the system clock. */
+  clock?: Clock;
 }
 
 export class CommandChannel implements CommandLink {
@@ -34,6 +40,7 @@ export class CommandChannel implements CommandLink {
   private inFlight = new Map<number, PendingSend>();
   private url: string | null = null;
   private readonly offConnection: () => void;
+  private cancelRateWake: (() => void) | null = null;
 
   constructor(
     private readonly connection: Connection,
@@ -65,8 +72,22 @@ export class CommandChannel implements CommandLink {
 
   freeSlots(): number {
     if (!this.client) return 0;
+    if (this.overRate()) return 0;
     const cap = Math.min(this.limits().receiveMaximum, this.options.maxInFlight ?? Number.MAX_SAFE_INTEGER);
     return Math.max(0, cap - this.inFlight.size - this.awaitingId.length);
+  }
+
+  /** Over the byte budget: no slot now, and a `slot` event once the debt is paid. */
+  private overRate(): boolean {
+    const wait = this.options.rateLimit?.waitMs() ?? 0;
+    if (wait === 0) return false;
+    if (!this.cancelRateWake) {
+      this.cancelRateWake = (this.options.clock ?? systemClock).after(wait, () => {
+        this.cancelRateWake = null;
+        this.emit({ kind: 'slot' });
+      });
+    }
+    return true;
   }
 
   listen(listener: (e: LinkEvent) => void): () => void {
@@ -79,6 +100,7 @@ export class CommandChannel implements CommandLink {
     if (!client) return false;
     const pending: PendingSend = { topic, payload, observer, packetId: null };
     this.awaitingId.push(pending);
+    this.options.rateLimit?.take(payload.length);
     client.publish(topic, payload, { qos: 1 }, () => {
       // Results are read from packetreceive: this callback cannot tell 0x00 from 0x10.
     });
@@ -96,6 +118,8 @@ export class CommandChannel implements CommandLink {
   /** Stops listening to the connection (the connection itself is closed by its owner). */
   dispose(): void {
     this.offConnection();
+    this.cancelRateWake?.();
+    this.cancelRateWake = null;
     this.detach('channel closed');
   }
 

@@ -90,6 +90,7 @@ describe('ftagent config check', () => {
     ['an empty browse root', { store: { receive: { browseRoots: [''] } } }, '"store.receive.browseRoots[0]" is empty: give a path, or remove the key'],
     ['a zero request timeout', { store: { requestTimeoutSeconds: 0 } }, '"store.requestTimeoutSeconds" must be a whole number from 1 to 3600 (seconds), got 0'],
     ['a non-boolean overwrite', { store: { receive: { overwrite: 'yes' } } }, '"store.receive.overwrite" must be true or false, got the string "yes"'],
+    ['a negative rate cap', { maxBytesPerSecond: -1 }, '"maxBytesPerSecond" must be a whole number from 0 to 1073741824'],
   ];
 
   it.each(cases)('rejects %s with one line and exit status 2', async (_name, content, expected) => {

@@ -224,3 +224,31 @@ describe('ftagent send against the development broker', () => {
     expect(sync311.err).toContain('MQTT 5');
   });
 });
+
+describe('ftagent send --max-rate', () => {
+  it('never sends faster than the cap: 3 MiB at 1 MiB/s takes at least 1.8 s, and arrives whole', async () => {
+    const b = await broker();
+    try {
+      const { path, bytes } = sampleFile('capped.bin', 3 * 1024 * 1024);
+      const r = await send(b, path, '--max-rate', '1M', '--file-id', 'capped');
+      expect(r.code).toBe(0);
+      // A lower bound, so a slow machine cannot break it: one second of burst, then 1 MiB/s.
+      expect(r.json?.seconds).toBeGreaterThanOrEqual(1.8);
+      expect(sha(exported(b.dataDir, 'gw-test', 'capped', 'capped.bin'))).toBe(sha(bytes));
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('refuses a rate that is not bytes per second', async () => {
+    const r = await runCli(['send', 'x', '--broker', 'mqtt://127.0.0.1:1', '--max-rate', 'fast'], root);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--max-rate must be bytes per second');
+  });
+
+  it('leaves the rate to the daemon with --queue', async () => {
+    const r = await runCli(['send', 'x', '--queue', '--max-rate', '1M'], root);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('--max-rate does not apply with --queue');
+  });
+});
