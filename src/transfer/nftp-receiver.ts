@@ -15,7 +15,7 @@ import { defaultNftpBlockSize, nftpFileId } from '../protocol/nftp-blocks';
 import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
 import { NftpBitmap } from './nftp-bitmap';
 import { asFtError } from './nftp-errors';
-import { Machine, type Transition } from './nftp-machine';
+import { Machine, type Transition } from './state-machine';
 import type { Clock, NftpLink, NftpSink, NftpSinkFinish } from './nftp-ports';
 import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
 
@@ -149,6 +149,7 @@ export class NftpReceiver {
     this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.result.catch(() => undefined);
     this.machine = new Machine(transitions, 'waiting', this.ctx, log, {
+      label: 'nftp receive',
       onError: (c, err) => {
         c.error = asFtError(err, 'PROTOCOL_ERROR', 'nftp receive failed', false);
         return 'failed';

@@ -13,7 +13,7 @@ import { crc32cFinish, crc32cInit, crc32cUpdate } from '../protocol/crc32c';
 import { defaultNftpBlockSize, nftpBaseName, nftpBlockRange, nftpFileId, planNftpBlocks, type NftpPlan } from '../protocol/nftp-blocks';
 import { defaultNftpWidth, type NftpAck, type NftpGiveme, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
 import { asFtError } from './nftp-errors';
-import { Machine, type Transition } from './nftp-machine';
+import { Machine, type Transition } from './state-machine';
 import type { Clock, NftpLink, NftpSource } from './nftp-ports';
 import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
 
@@ -158,6 +158,7 @@ export class NftpSender {
     // Callers that only use `run()` still see the rejection; this keeps an unobserved failure from crashing.
     this.result.catch(() => undefined);
     this.machine = new Machine(transitions, 'idle', this.ctx, log, {
+      label: 'nftp send',
       onError: (c, err) => {
         c.error = asFtError(err, 'PROTOCOL_ERROR', 'nftp send failed', false);
         stopTimer(c);

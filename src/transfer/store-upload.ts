@@ -20,7 +20,7 @@ import { defaultNftpWidth, type NftpWidth } from '../protocol/nftp-packets';
 import type { SniffId, SniffRequestBody, SniffResponse } from '../protocol/file-sniffer';
 import { asFtError } from './nftp-errors';
 import { openNftpFileSource, type NftpFileSource } from './nftp-file-source';
-import { Machine, type Transition } from './nftp-machine';
+import { Machine, type Transition } from './state-machine';
 import { NftpSender, type NftpSendResult, type NftpSenderOptions } from './nftp-sender';
 import type { NftpTopic, StoreRequestOptions } from './store-channel';
 
@@ -154,6 +154,7 @@ export async function runStoreUpload(options: StoreUploadOptions): Promise<Store
     ctx,
     log,
     {
+      label: 'store transfer',
       onError: (c, err) => {
         c.error = asFtError(err, 'GAVE_UP', 'store transfer failed', false);
         return 'failed';

@@ -19,6 +19,7 @@ import { RangeSet, type ByteRange } from './range-set';
 import { describeChange, sameSource, type SourceFile, type SourceIdentity } from './source-file';
 import type { UploadOptions } from './upload-options';
 import type { UploadSnapshot, UploadStage } from './upload-snapshot';
+import { Machine, type Transition } from './state-machine';
 
 export type SessionState = 'idle' | 'init' | 'segments' | 'fin' | 'paused' | 'offline' | 'done' | 'failed';
 
@@ -58,13 +59,7 @@ export type SessionEvent =
 type EventKind = SessionEvent['kind'];
 type EventOf<K extends EventKind> = Extract<SessionEvent, { kind: K }>;
 
-interface Transition<K extends EventKind> {
-  from: SessionState | readonly SessionState[] | '*';
-  on: K;
-  run: (s: UploadSession, e: EventOf<K>) => void | Promise<void>;
-  to: SessionState | ((s: UploadSession) => SessionState);
-}
-type AnyTransition = { [K in EventKind]: Transition<K> }[EventKind];
+type AnyTransition = Transition<SessionState, SessionEvent, UploadSession>;
 
 export interface SessionPorts {
   link: CommandLink;
@@ -92,7 +87,6 @@ export interface SessionOutcome {
 type Pause = { until: number; then: 'send' | 'restart'; cancel: () => void };
 
 export class UploadSession {
-  state: SessionState = 'idle';
   stage: UploadStage = 'init';
   linkUp: boolean;
   readonly confirmed: RangeSet;
@@ -111,8 +105,7 @@ export class UploadSession {
   resendAlls = 0;
   pauses = 0;
   lastReason = '';
-  private readonly events: SessionEvent[] = [];
-  private draining = false;
+  private readonly machine: Machine<SessionState, SessionEvent, UploadSession>;
   private readonly settled: Promise<SessionOutcome>;
   private resolveOutcome!: (o: SessionOutcome) => void;
   private rejectOutcome!: (e: FtError) => void;
@@ -131,7 +124,27 @@ export class UploadSession {
       this.resolveOutcome = resolve;
       this.rejectOutcome = reject;
     });
+    this.machine = new Machine<SessionState, SessionEvent, UploadSession>(transitions, 'idle', this, ports.logger, {
+      label: 'upload',
+      onError: (session, err) => {
+        fail(session, asFtError(err));
+        return 'failed';
+      },
+      // A handler that failed the session decides, whatever its row says.
+      override: (session) => (session.error ? 'failed' : undefined),
+      onIgnored: (session, e, state) => {
+        bookkeepLate(session, e);
+        session.ports.logger.trace({ state, event: e.kind }, 'event ignored');
+      },
+      onEnter: (_session, to) => {
+        if (to === 'done' || to === 'failed') this.finish();
+      },
+    }, ['done', 'failed']);
     this.offLink = ports.link.listen((e) => this.onLinkEvent(e));
+  }
+
+  get state(): SessionState {
+    return this.machine.state;
   }
 
   get options(): UploadOptions {
@@ -150,8 +163,7 @@ export class UploadSession {
   }
 
   post(e: SessionEvent): void {
-    this.events.push(e);
-    if (!this.draining) void this.drain();
+    this.machine.dispatch(e);
   }
 
   /** The resume state: only what the broker confirmed. */
@@ -179,43 +191,6 @@ export class UploadSession {
     else this.post({ kind: 'failed', error: e.error });
   }
 
-  private async drain(): Promise<void> {
-    this.draining = true;
-    try {
-      for (let e = this.events.shift(); e !== undefined; e = this.events.shift()) {
-        if (this.state === 'done' || this.state === 'failed') {
-          bookkeepLate(this, e);
-          continue;
-        }
-        await this.dispatch(e);
-      }
-    } finally {
-      this.draining = false;
-    }
-  }
-
-  private async dispatch(e: SessionEvent): Promise<void> {
-    const row = transitions.find((t) => t.on === e.kind && matchesState(t.from, this.state));
-    const { logger } = this.ports;
-    if (!row) {
-      bookkeepLate(this, e);
-      logger.trace({ state: this.state, event: e.kind }, 'event ignored');
-      return;
-    }
-    try {
-      await (row.run as (s: UploadSession, e: SessionEvent) => void | Promise<void>)(this, e);
-    } catch (err) {
-      fail(this, asFtError(err));
-    }
-    const from = this.state;
-    const to = this.error ? 'failed' : typeof row.to === 'function' ? row.to(this) : row.to;
-    this.state = to;
-    // Several events per segment: build the line only when someone reads it.
-    if (logger.isLevelEnabled('debug')) logger.debug({ fileId: this.setup.fileId }, `${from} --${e.kind}--> ${to}`);
-    if (to === 'done') this.finish();
-    else if (to === 'failed') this.finish();
-  }
-
   private finish(): void {
     this.offLink();
     for (const cmd of this.outstanding.values()) retire(this, cmd);
@@ -227,11 +202,6 @@ export class UploadSession {
       this.rejectOutcome(this.error ?? new FtError('GAVE_UP', 'the upload stopped for an unknown reason'));
     }
   }
-}
-
-function matchesState(from: AnyTransition['from'], state: SessionState): boolean {
-  if (from === '*') return true;
-  return typeof from === 'string' ? from === state : from.includes(state);
 }
 
 function asFtError(err: unknown): FtError {

@@ -1,8 +1,8 @@
 /**
- * A tiny runner for a session written as ONE transition table (STYLE.md): rows of
+ * The runner for every session written as ONE transition table (STYLE.md): rows of
  * `{ from, on, run, to }`. Events are processed one at a time, in arrival order, even when handlers
  * await I/O, so a handler never sees the session half-updated by another event.
- * An event with no row for the current state is ignored and logged at debug level.
+ * An event with no row for the current state (or arriving after a terminal state) is ignored.
  */
 import type { Logger } from '../log';
 
@@ -22,11 +22,17 @@ export type Transition<S extends string, E extends MachineEvent, C> = {
   [K in E['kind']]: Row<S, E, C, K>;
 }[E['kind']];
 
-export interface MachineHooks<S extends string, C> {
-  /** A handler threw: the machine moves to `state` and calls this once. */
+export interface MachineHooks<S extends string, E extends MachineEvent, C> {
+  /** Names the session in its transition log lines. Default 'session'. */
+  label?: string;
+  /** A handler threw: returns the state to move to. */
   onError(ctx: C, err: unknown): S;
   /** Called after every transition. */
   onEnter?(ctx: C, state: S, from: S): void;
+  /** An event no row takes (or that came after a terminal state); default: a debug line. */
+  onIgnored?(ctx: C, event: E, state: S): void;
+  /** Checked after every handler: a state that overrides the row's (a session that failed is failed). */
+  override?(ctx: C): S | undefined;
 }
 
 export class Machine<S extends string, E extends MachineEvent, C> {
@@ -39,7 +45,7 @@ export class Machine<S extends string, E extends MachineEvent, C> {
     private current: S,
     private readonly ctx: C,
     private readonly log: Logger,
-    private readonly hooks: MachineHooks<S, C>,
+    private readonly hooks: MachineHooks<S, E, C>,
     private readonly terminal: readonly S[],
   ) {}
 
@@ -74,23 +80,28 @@ export class Machine<S extends string, E extends MachineEvent, C> {
 
   private async step(event: E): Promise<void> {
     const from = this.current;
-    if (this.terminal.includes(from)) return;
-    const row = this.table.find((r) => r.on === event.kind && matches(r.from, from));
+    const row = this.terminal.includes(from) ? undefined : this.table.find((r) => r.on === event.kind && matches(r.from, from));
     if (!row) {
-      this.log.debug({ state: from, event: event.kind }, `nftp ${from} ignores ${event.kind}`);
+      if (this.hooks.onIgnored) this.hooks.onIgnored(this.ctx, event, from);
+      else this.log.debug({ state: from, event: event.kind }, `${this.label} ${from} ignores ${event.kind}`);
       return;
     }
     let to: S;
     try {
       // The row was selected by `on === event.kind`, so the event has the row's kind.
       await (row.run as (ctx: C, e: E) => void | Promise<void>)(this.ctx, event);
-      to = typeof row.to === 'function' ? row.to(this.ctx) : row.to;
+      to = this.hooks.override?.(this.ctx) ?? (typeof row.to === 'function' ? row.to(this.ctx) : row.to);
     } catch (err) {
       to = this.hooks.onError(this.ctx, err);
     }
     this.current = to;
-    this.log.debug({ from, event: event.kind, to }, `nftp ${from} --${event.kind}--> ${to}`);
+    // Sessions see several events per segment: build the line only when someone reads it.
+    if (this.log.isLevelEnabled('debug')) this.log.debug({ from, event: event.kind, to }, `${this.label} ${from} --${event.kind}--> ${to}`);
     this.hooks.onEnter?.(this.ctx, to, from);
+  }
+
+  private get label(): string {
+    return this.hooks.label ?? 'session';
   }
 }
 
