@@ -12,6 +12,7 @@ import { Connection } from '../../src/mqtt/connection';
 import { StoreChannel } from '../../src/transfer/store-channel';
 import { startStoreReceiver, type StoreReceiveRecord } from '../../src/transfer/store-receive';
 import { brokerBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
+import { content } from '../helpers/content';
 
 
 const bundle = brokerBundle;
@@ -157,18 +158,6 @@ function runBundle(args: string[]): Promise<ChildResult> {
 }
 
 /** Deterministic bytes that differ block to block, so a misplaced block changes the file. */
-function content(size: number): Buffer {
-  const out = Buffer.alloc(size);
-  let x = 0x2545f491;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
 describe('ftbroker push against a running broker', () => {
   let dir = '';
   let broker: RunningBroker;

@@ -1,9 +1,9 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main';
 import type { StoreVerbHandler } from '../../src/devbroker/store-server';
-import { blockSize, captureIo, content, startHarness, type Harness } from './harness';
+import { runCli } from '../helpers/cli-run';
+import { blockSize, content, startHarness, type Harness } from './harness';
 
 let h: Harness;
 let local: string;
@@ -17,10 +17,8 @@ afterEach(async () => {
   await h.cleanup();
 });
 
-async function fetch(remote: string, to: string, ...extra: string[]): Promise<{ code: number; out: string; err: string }> {
-  const c = captureIo(local);
-  const code = await main(['fetch', remote, '--to', to, '--broker', h.url, '--client-id', 'store-fetch', '--block-size', String(blockSize), ...extra], c.io);
-  return { code, out: c.out(), err: c.err() };
+function fetch(remote: string, to: string, ...extra: string[]): Promise<{ code: number; out: string; err: string }> {
+  return runCli(['fetch', remote, '--to', to, '--broker', h.url, '--client-id', 'store-fetch', '--block-size', String(blockSize), ...extra], local);
 }
 
 describe('ftagent fetch', () => {

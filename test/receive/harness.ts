@@ -6,7 +6,6 @@
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { startBroker, type PublishInterceptor, type RunningBroker } from '../../src/devbroker';
 import { decode } from '../../src/protocol/nftp-codec';
 import { createStoreServer, lateBoundCore, type StoreServer, type StoreVerbHandler } from '../../src/devbroker/store-server';
@@ -20,7 +19,6 @@ import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
 import type { NftpSink } from '../../src/transfer/nftp-ports';
 import { StoreChannel } from '../../src/transfer/store-channel';
 import { startStoreReceiver, type NftpReceiveSettings, type StoreReceiveRecord, type StoreReceiver } from '../../src/transfer/store-receive';
-import type { CliIo } from '../../src/cli/command';
 
 export const blockSize = 1024;
 
@@ -144,35 +142,7 @@ export async function startAgent(h: Harness, o: AgentOptions): Promise<Agent> {
   };
 }
 
-/** Deterministic, non-repeating content, so a block in the wrong place changes the bytes. */
-export function content(size: number, seed = 7): Buffer {
-  const out = Buffer.alloc(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-export function captureIo(cwd: string): { io: CliIo; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  const sink = (append: (s: string) => void): Writable =>
-    new Writable({
-      write(chunk: Buffer | string, _enc, cb) {
-        append(chunk.toString());
-        cb();
-      },
-    });
-  return {
-    io: { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env: {}, cwd },
-    out: () => out,
-    err: () => err,
-  };
-}
+export { content } from '../helpers/content';
 
 /** The blocks the persisted map names (what a restarted receiver will trust). */
 export async function mapBlocks(mapFile: string, blocks: number): Promise<number[]> {
