@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { FtError } from '../errors';
+import { logLevels, type LogLevel } from '../log';
 import type { ConnectionOptions, TlsMaterial } from '../mqtt/connection';
 import type { CliIo } from './command';
 
@@ -99,3 +100,10 @@ export const outputFlagSpec = {
   quiet: { type: 'boolean' },
   'log-level': { type: 'string' },
 } as const;
+
+/** `--log-level`, default warn: a foreground command's stderr is for the person running it. */
+export function logLevelFromFlag(value: string | undefined, usageError: UsageError): LogLevel {
+  const level = value ?? 'warn';
+  if (!(logLevels as readonly string[]).includes(level)) throw usageError(`--log-level must be one of ${logLevels.join(', ')}`);
+  return level as LogLevel;
+}

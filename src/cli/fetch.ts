@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError } from '../errors';
-import { createLogger, logLevels, type LogLevel } from '../log';
+import { createLogger, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import type { SniffResponse } from '../protocol/file-sniffer';
@@ -20,7 +20,7 @@ import { checkNftpTopic, prepareTarget, receiveFile, type NftpReceiveSettings } 
 import { writeJsonFailure, type CliCommand, type CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
-import { connectionFlagSpec, connectionFromFlags, outputFlagSpec } from './connection-flags';
+import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
 import { fetchUsage as usage } from './usage';
 
 const argSpec = {
@@ -69,8 +69,7 @@ export function planFetch(argv: string[], io: CliIo): FetchPlan {
   const { values: v, positionals } = parsed;
   if (positionals.length !== 1 || positionals[0] === undefined || positionals[0] === '') throw usageError('give exactly one REMOTE_PATH');
   if (v.to === undefined || v.to === '') throw usageError('--to LOCAL_PATH is required');
-  const logLevel = (v['log-level'] ?? 'warn') as LogLevel;
-  if (!logLevels.includes(logLevel)) throw usageError(`--log-level must be one of ${logLevels.join(', ')}`);
+  const logLevel = logLevelFromFlag(v['log-level'], usageError);
   const width = v['nftp-width'] ?? 'u16';
   if (width !== 'u16' && width !== 'u32') throw usageError(`--nftp-width must be u16 or u32, got "${width}"`);
   const blockSize = integer('block-size', v['block-size'], 1, width === 'u16' ? 0xffff : 64 * 1024 * 1024);

@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError } from '../errors';
-import { createLogger, logLevels, type LogLevel } from '../log';
+import { createLogger, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
 import { ByteRateLimit, parseByteRate } from '../mqtt/byte-rate-limit';
 import { CommandChannel } from '../mqtt/command-channel';
@@ -16,7 +16,7 @@ import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
 import { writeJsonFailure, type CliCommand, type CliIo } from './command';
-import { connectionFlagSpec, connectionFromFlags, outputFlagSpec } from './connection-flags';
+import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
 import { exitStatus } from './exit-codes';
 import { ProgressReporter, formatBytes } from './progress';
 import { isQueuedSend, runQueuedSend } from './send-queue';
@@ -59,8 +59,7 @@ export function planSend(argv: string[], io: CliIo): SendPlan {
   if (mode !== 'sync' && mode !== 'async') throw usageError(`--mode must be sync or async, got "${mode}"`);
   if (mode === 'sync' && protocolVersion === 4) throw usageError('--mode sync needs MQTT 5: MQTT 3.1.1 PUBACKs carry no result; use --mode async');
 
-  const logLevel = (v['log-level'] ?? 'warn') as LogLevel;
-  if (!logLevels.includes(logLevel)) throw usageError(`--log-level must be one of ${logLevels.join(', ')}`);
+  const logLevel = logLevelFromFlag(v['log-level'], usageError);
   const maxBytesPerSecond = v['max-rate'] === undefined ? undefined : parseByteRate(v['max-rate']);
   if (v['max-rate'] !== undefined && maxBytesPerSecond === undefined) throw usageError(`--max-rate must be bytes per second, e.g. 262144 or 256k or 2M, got "${v['max-rate']}"`);
 
