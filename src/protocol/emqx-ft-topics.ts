@@ -15,10 +15,6 @@ export type FtCommandKind = FtCommand['kind'];
 
 const prefixes: Record<FtMode, string> = { sync: '$file', async: '$file-async' };
 
-export function topicPrefix(mode: FtMode): string {
-  return prefixes[mode];
-}
-
 export function responseTopic(clientId: string): string {
   return `$file-response/${clientId}`;
 }

@@ -217,10 +217,6 @@ export class NftpReceiver {
   }
 }
 
-export function createNftpReceiver(options: NftpReceiverOptions): NftpReceiver {
-  return new NftpReceiver(options);
-}
-
 // ---- handlers -------------------------------------------------------------------------------
 
 async function openAndAck(c: ReceiverCtx, e: { packet: NftpHello }): Promise<void> {
@@ -402,9 +398,6 @@ async function closeSink(c: ReceiverCtx, discard = false): Promise<void> {
 function armStall(c: ReceiverCtx, ms: number): void {
   setTimer(c, ms, { kind: 'stall' });
 }
-
-
-
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;

@@ -222,10 +222,6 @@ export class NftpSender {
   }
 }
 
-export function createNftpSender(options: NftpSenderOptions): NftpSender {
-  return new NftpSender(options);
-}
-
 // ---- handlers -------------------------------------------------------------------------------
 
 async function hashAndSendHello(c: SenderCtx): Promise<void> {
@@ -327,8 +323,6 @@ function recordAbort(c: SenderCtx, e: { error: FtError }): void {
 
 // ---- port helpers ---------------------------------------------------------------------------
 
-
-
 async function readBlock(c: SenderCtx, index: number): Promise<Uint8Array> {
   let bytes: Uint8Array;
   try {
@@ -347,4 +341,3 @@ function publishBlock(c: SenderCtx, seq: number, content: Uint8Array): Promise<v
   // END only for the last block, FILE otherwise, also when answering GIVEME (spec §1.3 step 5).
   return publishPacket(c, { kind: seq === c.plan.blocks - 1 ? 'end' : 'file', fileid: c.fileid, seq, content });
 }
-

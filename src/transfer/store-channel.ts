@@ -366,7 +366,3 @@ function publishError(topic: string, err: Error): FtError {
   }
   return disconnected(err.message);
 }
-
-export function createStoreChannel(connection: Connection, options: StoreChannelOptions = {}): StoreChannel {
-  return new StoreChannel(connection, options);
-}
