@@ -1,13 +1,27 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { repoRoot } from './fresh-bundles';
 
-/** The real EMQX 5.3.2 (with file transfer) kept beside the project checkout for interop tests. */
-export const emqxScript = resolve(repoRoot, '..', 'shared', 'emqx', 'emqx.sh');
+/**
+ * The real EMQX 5.3.2 (with file transfer) kept beside the project checkout for interop tests:
+ * `FTAGENT_EMQX_SH` names its script, else the nearest `shared/emqx/emqx.sh` in a parent folder
+ * (a git worktree sits one level deeper than the main checkout).
+ */
+export const emqxScript = process.env.FTAGENT_EMQX_SH ?? findBesideCheckout(join('shared', 'emqx', 'emqx.sh'));
+
+function findBesideCheckout(rel: string): string {
+  let dir = resolve(repoRoot, '..');
+  for (let depth = 0; depth < 4; depth++) {
+    if (existsSync(join(dir, rel))) return join(dir, rel);
+    dir = dirname(dir);
+  }
+  return resolve(repoRoot, '..', rel);
+}
 export const emqxPackages = 'erlang-nox erlang-odbc erlang-eldap librocksdb7.8 libsasl2-2 libsnappy1v5 libgflags2.2';
 
 export interface Emqx {
@@ -160,4 +174,27 @@ export async function findEmqxExport(emqx: Pick<Emqx, 'exportsDir'>, clientId: s
     }
   }
   return undefined;
+}
+
+/** SHA-256 (hex) of a file, streamed. */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const piece of createReadStream(path)) hash.update(piece as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * The export of (clientId, fileId) after checking it: its bytes hash to `sha256` and its manifest
+ * records that checksum (EMQX writes it upper-case) and the size. Failures carry the EMQX log tail.
+ */
+export async function expectEmqxExport(emqx: Emqx, clientId: string, fileId: string, sha256: string, size: number): Promise<EmqxExport> {
+  const exported = await findEmqxExport(emqx, clientId, fileId);
+  if (!exported) throw new Error(`no export of ${clientId}/${fileId} under ${emqx.exportsDir}\n${emqx.logTail()}`);
+  const actual = await fileSha256(exported.path);
+  if (actual !== sha256) throw new Error(`export ${exported.path} has SHA-256 ${actual}, expected ${sha256}`);
+  const { size: onDisk } = await stat(exported.path);
+  if (onDisk !== size || exported.manifest.size !== size || exported.manifest.checksum !== sha256.toUpperCase()) {
+    throw new Error(`export ${exported.path}: ${onDisk} bytes, manifest ${JSON.stringify(exported.manifest)}; expected ${size} bytes, checksum ${sha256}`);
+  }
+  return exported;
 }
