@@ -5,6 +5,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { repoRoot } from './fresh-bundles';
 
 /**
@@ -197,4 +198,27 @@ export async function expectEmqxExport(emqx: Emqx, clientId: string, fileId: str
     throw new Error(`export ${exported.path}: ${onDisk} bytes, manifest ${JSON.stringify(exported.manifest)}; expected ${size} bytes, checksum ${sha256}`);
   }
   return exported;
+}
+
+export interface EmqxSuite {
+  readonly emqx: Emqx;
+  /** A scratch folder for the suite's files, removed with the node. */
+  readonly dir: string;
+}
+
+/**
+ * One EMQX node for a whole suite file (tests use their own client ids): started before the
+ * first test, stopped (with its data and the scratch folder) after the last.
+ */
+export function useEmqxSuite(options: EmqxOptions = {}): EmqxSuite {
+  const suite = {} as { emqx: Emqx; dir: string };
+  beforeAll(async () => {
+    suite.dir = await mkdtemp(join(tmpdir(), 'ftagent-interop-'));
+    suite.emqx = await startEmqx(options);
+  }, 180_000);
+  afterAll(async () => {
+    await suite.emqx?.stop();
+    if (suite.dir) await rm(suite.dir, { recursive: true, force: true });
+  }, 60_000);
+  return suite;
 }

@@ -3,38 +3,25 @@
  * mode: each upload still ends with the exact file exported, and what was sent again stays within
  * one window of chunks per cut (the proxy counts the segment payload bytes on the wire).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli-run';
 import { writeContentFile } from '../helpers/content';
-import { expectEmqxExport, startEmqx, type Emqx } from '../helpers/emqx';
+import { expectEmqxExport, useEmqxSuite } from '../helpers/emqx';
 import { startTcpProxy, type CutRule, type TcpProxy } from '../helpers/tcp-proxy';
 
 const CHUNK = 32_768;
 const WINDOW = 8;
 const SIZE = 2 * 1024 * 1024 + 123;
 
-let emqx: Emqx;
-let dir: string;
+const suite = useEmqxSuite();
 let proxy: TcpProxy | undefined;
 let seq = 0;
-
-beforeAll(async () => {
-  emqx = await startEmqx();
-  dir = await mkdtemp(join(tmpdir(), 'ftagent-emqx-cuts-'));
-}, 180_000);
 
 afterEach(async () => {
   await proxy?.close();
   proxy = undefined;
 });
-
-afterAll(async () => {
-  await emqx?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-}, 60_000);
 
 const MODES = [
   ['sync MQTT 5', ['--mqtt', '5', '--mode', 'sync']],
@@ -49,19 +36,19 @@ const RULES: ReadonlyArray<[string, CutRule, number]> = [
 
 describe.each(MODES)('connection cuts between ftagent and EMQX 5.3.2, %s', (label, modeFlags) => {
   it.each(RULES)('the upload survives a cut %s', async (_what, rule, times) => {
-    proxy = await startTcpProxy(emqx.port);
+    proxy = await startTcpProxy(suite.emqx.port);
     proxy.cutRepeatedly(rule, times);
-    const file = join(dir, `cuts-${++seq}.bin`);
+    const file = join(suite.dir, `cuts-${++seq}.bin`);
     const sha = await writeContentFile(file, SIZE, seq);
     const clientId = `cuts-${process.pid}-${seq}`;
     const run = await runCli([
       'send', file, '--broker', proxy.url, '--client-id', clientId, '--json',
       '--chunk-size', String(CHUNK), '--window', String(WINDOW), ...modeFlags,
-    ], dir);
-    expect(run.code, `${label}: ${run.err}\n${emqx.logTail()}`).toBe(0);
+    ], suite.dir);
+    expect(run.code, `${label}: ${run.err}\n${suite.emqx.logTail()}`).toBe(0);
     // Each rule cuts before the file is through, so every planned cut happens.
     expect(proxy.counters.cuts).toBe(times);
-    await expectEmqxExport(emqx, clientId, String(run.json?.fileId), sha, SIZE);
+    await expectEmqxExport(suite.emqx, clientId, String(run.json?.fileId), sha, SIZE);
     // Every byte at least once; after each cut at most the window in flight is sent again.
     expect(proxy.counters.segmentBytes).toBeGreaterThanOrEqual(SIZE);
     expect(proxy.counters.segmentBytes).toBeLessThanOrEqual(SIZE + times * WINDOW * CHUNK);

@@ -4,13 +4,12 @@
  * metadata flag. Each case is proven by the exported file (byte-exact) and EMQX's manifest.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli-run';
 import { content, writeContentFile } from '../helpers/content';
-import { expectEmqxExport, startEmqx, type Emqx } from '../helpers/emqx';
+import { expectEmqxExport, useEmqxSuite } from '../helpers/emqx';
 
 const CHUNK = 65_536;
 const MODES = [
@@ -20,44 +19,33 @@ const MODES = [
 ] as const;
 const SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7];
 
-let emqx: Emqx;
-let dir: string;
+const suite = useEmqxSuite();
 let seq = 0;
-
-beforeAll(async () => {
-  emqx = await startEmqx();
-  dir = await mkdtemp(join(tmpdir(), 'ftagent-emqx-uploads-'));
-}, 180_000);
-
-afterAll(async () => {
-  await emqx?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
-}, 60_000);
 
 async function send(file: string, flags: readonly string[]) {
   const clientId = `up-${process.pid}-${++seq}`;
-  const run = await runCli(['send', file, '--broker', emqx.url, '--client-id', clientId, '--chunk-size', String(CHUNK), '--json', ...flags], dir);
-  expect(run.code, `${run.err}\n${emqx.logTail()}`).toBe(0);
+  const run = await runCli(['send', file, '--broker', suite.emqx.url, '--client-id', clientId, '--chunk-size', String(CHUNK), '--json', ...flags], suite.dir);
+  expect(run.code, `${run.err}\n${suite.emqx.logTail()}`).toBe(0);
   return { clientId, fileId: String(run.json?.fileId), json: run.json! };
 }
 
 describe.each(MODES)('ftagent send to EMQX 5.3.2, %s', (label, modeFlags) => {
   it.each(SIZES)('delivers %i bytes byte-exact with a matching manifest', async (size) => {
     const bytes = content(size, size + label.length);
-    const file = join(dir, `size-${size}-${label.replace(/\W+/g, '-')}.bin`);
+    const file = join(suite.dir, `size-${size}-${label.replace(/\W+/g, '-')}.bin`);
     await writeFile(file, bytes);
     const sha = createHash('sha256').update(bytes).digest('hex');
     const { clientId, fileId, json } = await send(file, modeFlags);
     expect(json.sha256).toBe(sha);
     expect(json.bytesSent).toBe(size);
-    const exported = await expectEmqxExport(emqx, clientId, fileId, sha, size);
+    const exported = await expectEmqxExport(suite.emqx, clientId, fileId, sha, size);
     expect(exported.manifest.name).toBe(`size-${size}-${label.replace(/\W+/g, '-')}.bin`);
   }, 60_000);
 
   it('percent-encodes a name EMQX would refuse, and records every metadata flag as EMQX stores it', async () => {
     const bytes = content(CHUNK * 2 + 11, 99);
     const name = 'cam 1:2%done\\x.jpg';
-    const file = join(dir, `${label.replace(/\W+/g, '-')}-${name}`);
+    const file = join(suite.dir, `${label.replace(/\W+/g, '-')}-${name}`);
     await writeFile(file, bytes);
     const sha = createHash('sha256').update(bytes).digest('hex');
     const { clientId, fileId } = await send(file, [
@@ -68,7 +56,7 @@ describe.each(MODES)('ftagent send to EMQX 5.3.2, %s', (label, modeFlags) => {
       '--expire-at', '4102444800',
       '--segment-checksums',
     ]);
-    const exported = await expectEmqxExport(emqx, clientId, fileId, sha, bytes.length);
+    const exported = await expectEmqxExport(suite.emqx, clientId, fileId, sha, bytes.length);
     expect(exported.manifest).toEqual({
       name: `${label.replace(/\W+/g, '-')}-cam 1%3A2%25done%5Cx.jpg`,
       size: bytes.length,
@@ -84,11 +72,11 @@ describe.each(MODES)('ftagent send to EMQX 5.3.2, %s', (label, modeFlags) => {
 describe('a 64 MiB file through EMQX 5.3.2', () => {
   it.each([MODES[0], MODES[2]])('arrives byte-exact, %s', async (label, modeFlags) => {
     const size = 64 * 1024 * 1024;
-    const file = join(dir, `big-${label.replace(/\W+/g, '-')}.bin`);
+    const file = join(suite.dir, `big-${label.replace(/\W+/g, '-')}.bin`);
     const sha = await writeContentFile(file, size, 64);
     const { clientId, fileId, json } = await send(file, modeFlags);
     expect(json.bytesSent).toBe(size);
-    await expectEmqxExport(emqx, clientId, fileId, sha, size);
+    await expectEmqxExport(suite.emqx, clientId, fileId, sha, size);
     await rm(file);
   }, 180_000);
 });
