@@ -21,19 +21,21 @@ export interface ProxyCounters {
   packets: number;
   /** Payload bytes of PUBLISHes to `$file/{id}/{offset}…` or `$file-async/{id}/{offset}…`. */
   segmentBytes: number;
+  /** The part of segmentBytes at a (file id, offset) already sent before: bytes sent again. */
+  segmentBytesAgain: number;
   connections: number;
   cuts: number;
 }
 
-const SEGMENT_TOPIC = /^\$file(?:-async)?\/[^/]+\/\d+(?:\/|$)/;
+const SEGMENT_TOPIC = /^\$file(?:-async)?\/([^/]+\/\d+)(?:\/|$)/;
 
 /** Reads the client → broker byte stream packet by packet (only what the counters need). */
 class MqttUpstreamReader {
   private pending: Buffer = Buffer.alloc(0);
   private version = 4;
 
-  /** `end`: where the packet ends in the buffer given to push(). */
-  constructor(private readonly onPacket: (type: number, segmentPayload: number, end: number) => void) {}
+  /** `end`: where the packet ends in the buffer given to push(); `topic` of a PUBLISH, else ''. */
+  constructor(private readonly onPacket: (packet: { topic: string; segment: string | null; payload: number; end: number }) => void) {}
 
   push(data: Buffer): void {
     const carried = this.pending.length;
@@ -46,28 +48,28 @@ class MqttUpstreamReader {
       const first = this.pending[0]!;
       this.pending = this.pending.subarray(header.start + header.length);
       consumed += header.start + header.length;
-      this.onPacket(first >> 4, this.segmentPayload(first, body), consumed - carried);
+      this.onPacket({ ...this.publish(first, body), end: consumed - carried });
     }
   }
 
-  private segmentPayload(first: number, body: Buffer): number {
+  private publish(first: number, body: Buffer): { topic: string; segment: string | null; payload: number } {
     const type = first >> 4;
+    const none = { topic: '', segment: null, payload: 0 };
     if (type === 1) {
       const nameLength = body.readUInt16BE(0);
       this.version = body[2 + nameLength] ?? 4;
-      return 0;
+      return none;
     }
-    if (type !== 3) return 0;
+    if (type !== 3) return none;
     const topicLength = body.readUInt16BE(0);
     const topic = body.subarray(2, 2 + topicLength).toString('utf8');
-    if (!SEGMENT_TOPIC.test(topic)) return 0;
     let at = 2 + topicLength + (((first >> 1) & 3) > 0 ? 2 : 0);
     if (this.version === 5) {
       const props = remainingLength(body.subarray(at - 1));
-      if (!props) return 0;
+      if (!props) return none;
       at += props.start - 1 + props.length;
     }
-    return body.length - at;
+    return { topic, segment: SEGMENT_TOPIC.exec(topic)?.[1] ?? null, payload: body.length - at };
   }
 }
 
@@ -103,6 +105,8 @@ export interface TcpProxy {
   readonly port: number;
   readonly url: string;
   readonly counters: ProxyCounters;
+  /** Called for each PUBLISH from the client, before it is forwarded. */
+  onPublish(listener: (topic: string, payloadBytes: number) => void): void;
   /** Points new connections at another broker port (the open ones are left alone). */
   retarget(port: number): void;
   /** Cut every open connection now. */
@@ -117,12 +121,14 @@ export interface TcpProxy {
 }
 
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
-  const counters: ProxyCounters = { up: 0, down: 0, packets: 0, segmentBytes: 0, connections: 0, cuts: 0 };
+  const counters: ProxyCounters = { up: 0, down: 0, packets: 0, segmentBytes: 0, segmentBytesAgain: 0, connections: 0, cuts: 0 };
   const links = new Set<Link>();
   let target = targetPort;
   let paused = false;
   let nextRule: CutRule | null = null;
   let repeat: { rule: CutRule; left: number } | null = null;
+  const segmentsSeen = new Set<string>();
+  const publishListeners: Array<(topic: string, payloadBytes: number) => void> = [];
 
   const cut = (link: Link): void => {
     if (!links.delete(link)) return;
@@ -148,12 +154,17 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     const link: Link = { client, broker, rule: takeRule(), sentBytes: 0, sentPackets: 0 };
     links.add(link);
     let cutAt = -1;
-    const reader = new MqttUpstreamReader((_type, segmentPayload, end) => {
+    const reader = new MqttUpstreamReader((packet) => {
       if (cutAt >= 0) return;
       link.sentPackets += 1;
       counters.packets += 1;
-      counters.segmentBytes += segmentPayload;
-      if (link.rule?.packets !== undefined && link.sentPackets >= link.rule.packets) cutAt = end;
+      if (packet.segment !== null) {
+        counters.segmentBytes += packet.payload;
+        if (segmentsSeen.has(packet.segment)) counters.segmentBytesAgain += packet.payload;
+        segmentsSeen.add(packet.segment);
+      }
+      if (packet.topic) for (const listener of publishListeners) listener(packet.topic, packet.payload);
+      if (link.rule?.packets !== undefined && link.sentPackets >= link.rule.packets) cutAt = packet.end;
     });
     if (paused) {
       client.pause();
@@ -194,6 +205,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     port,
     url: `mqtt://127.0.0.1:${port}`,
     counters,
+    onPublish(listener) {
+      publishListeners.push(listener);
+    },
     retarget(p) {
       target = p;
     },
