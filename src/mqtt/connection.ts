@@ -292,6 +292,14 @@ export function classifyConnectError(url: string, err: unknown): FtError {
     });
   }
   const errno = errnoCode(err) ?? '';
+  // TLS alerts the broker sends about our side: it wants a client certificate, or refused ours.
+  if (/ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED)/.test(errno) || /alert (certificate required|bad certificate|unknown ca|certificate unknown)/i.test(message)) {
+    return new FtError(
+      'AUTH_FAILED',
+      `broker ${url} refused the TLS client certificate (${errno || message.split('\n')[0]}): it requires one its CA signed; pass --cert FILE and --key FILE (config tls.cert, tls.key)`,
+      { details: { broker: url, errno } },
+    );
+  }
   if (tlsTrustCodes.test(errno) || /certificate|self[- ]signed|SSL routines/i.test(message)) {
     return new FtError(
       'CONFIG_INVALID',

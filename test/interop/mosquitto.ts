@@ -83,16 +83,25 @@ export function tempDir(prefix: string): { dir: string; remove: () => void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+function openssl(dir: string, args: string[]): void {
+  const r = spawnSync('openssl', args, { cwd: dir });
+  if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${String(r.stderr)}`);
+}
+
 /** CA + server certificate for 127.0.0.1, generated with openssl. */
 export function makeCerts(dir: string): { ca: string; cert: string; key: string } {
-  const run = (args: string[]): void => {
-    const r = spawnSync('openssl', args, { cwd: dir });
-    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${String(r.stderr)}`);
-  };
+  const run = (args: string[]): void => openssl(dir, args);
   run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=ftagent test CA']);
   run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1']);
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   run(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'san.ext']);
   for (const f of ['ca.pem', 'server.pem', 'server.key']) chmodSync(join(dir, f), 0o644);
   return { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server.key') };
+}
+
+/** A client certificate signed by the CA makeCerts made in `dir`. */
+export function makeClientCert(dir: string, name: string): { cert: string; key: string } {
+  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '2']);
+  return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
 }
