@@ -228,6 +228,7 @@ class ProgressRecorder {
       fileId: s.fileId,
       stage: s.stage,
       confirmed: s.confirmed.map(([a, b]) => [a, b] as const),
+      ...(s.nodes ? { nodes: s.nodes } : {}),
       updatedAt: iso(this.now),
     };
     this.latest = cp;
@@ -317,6 +318,7 @@ function toSnapshot(cp: Checkpoint): UploadSnapshot {
     stage: cp.stage,
     initPayload: Buffer.from(cp.initPayload, 'utf8'),
     confirmed: cp.confirmed.map(([a, b]) => [a, b] as const),
+    ...(cp.nodes ? { nodes: cp.nodes } : {}),
     source: cp.source,
   };
 }

@@ -27,6 +27,8 @@ export interface Checkpoint {
   chunkSize: number;
   /** Byte intervals the broker confirmed, merged [start, end). */
   confirmed: ByteRange[];
+  /** Which broker URL confirmed which of them (absent in older checkpoints). */
+  nodes?: Record<string, ByteRange[]>;
   stage: CheckpointStage;
   /** Times this job was started (resumes included); the caller gives up after its limit. */
   attempts: number;
@@ -70,6 +72,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
   if (!confirmed || !isMerged(confirmed)) throw bad('confirmed', 'is not a list of merged [start, end) byte intervals');
   const last = confirmed[confirmed.length - 1];
   if (last && last[1] > source.size) throw bad('confirmed', `reaches past the source size ${source.size}`);
+  const nodes = o.nodes === undefined ? undefined : parseNodes(o.nodes, source.size, bad);
   const chunkSize = int(o, 'chunkSize');
   if (chunkSize === 0) throw bad('chunkSize', 'is zero');
 
@@ -80,6 +83,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
     source,
     chunkSize,
     confirmed,
+    ...(nodes ? { nodes } : {}),
     stage: stage as CheckpointStage,
     attempts: int(o, 'attempts'),
     createdAt: str('createdAt'),
@@ -190,6 +194,19 @@ function sameProgress(a: Checkpoint, b: Checkpoint): boolean {
 function asObject(v: unknown, fail: () => Error): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fail();
   return v as Record<string, unknown>;
+}
+
+function parseNodes(v: unknown, size: number, bad: (field: string, want: string) => FtError): Record<string, ByteRange[]> {
+  const o = asObject(v, () => bad('nodes', 'is not an object'));
+  // No prototype: a node named "__proto__" stays a plain key.
+  const out = Object.create(null) as Record<string, ByteRange[]>;
+  for (const [node, value] of Object.entries(o)) {
+    const ranges = parseRanges(value);
+    const last = ranges?.[ranges.length - 1];
+    if (!ranges || !isMerged(ranges) || (last && last[1] > size)) throw bad(`nodes.${node}`, `is not a list of merged byte intervals within the source size ${size}`);
+    out[node] = ranges;
+  }
+  return out;
 }
 
 function parseRanges(v: unknown): ByteRange[] | undefined {

@@ -35,6 +35,20 @@ export class RangeSet {
     this.ranges = [];
   }
 
+  /** Takes [start, end) out of the set. */
+  remove(start: number, end: number): void {
+    if (end <= start) return;
+    const out: Array<[number, number]> = [];
+    for (const [s, e] of this.ranges) {
+      if (e <= start || s >= end) out.push([s, e]);
+      else {
+        if (s < start) out.push([s, start]);
+        if (e > end) out.push([end, e]);
+      }
+    }
+    this.ranges = out;
+  }
+
   /** The parts of [start, end) not in the set, in order. */
   gaps(start: number, end: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];

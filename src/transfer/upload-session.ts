@@ -15,6 +15,7 @@ import { commandTopic, type FtCommand } from '../protocol/emqx-ft-topics';
 import { actionFor, describeReasonCode, rc } from '../protocol/reason-codes';
 import { BufferPool } from './buffer-pool';
 import { ChunkReader, type Chunk } from './chunk-reader';
+import { NodeRanges, type NodeRangesRecord } from './node-ranges';
 import { RangeSet, type ByteRange } from './range-set';
 import { describeChange, sameSource, type SourceFile, type SourceIdentity } from './source-file';
 import type { UploadOptions } from './upload-options';
@@ -76,6 +77,8 @@ export interface SessionSetup {
   identity: SourceIdentity;
   /** Ranges the broker already confirmed (resume). */
   confirmed?: readonly ByteRange[];
+  /** Which node confirmed which of them (resume). */
+  nodes?: Readonly<NodeRangesRecord>;
 }
 
 export interface SessionOutcome {
@@ -90,6 +93,7 @@ export class UploadSession {
   stage: UploadStage = 'init';
   linkUp: boolean;
   readonly confirmed: RangeSet;
+  readonly nodes: NodeRanges;
   readonly outstanding = new Map<string, Cmd>();
   /** Commands waiting for a free slot of the link: init, fin and re-sends. */
   resendQueue: Cmd[] = [];
@@ -117,6 +121,7 @@ export class UploadSession {
   ) {
     const { options } = setup;
     this.confirmed = new RangeSet(setup.confirmed ?? []);
+    this.nodes = new NodeRanges(setup.nodes ?? {});
     this.pool = new BufferPool(options.chunkSize, options.window + 1);
     this.reader = new ChunkReader(setup.source, setup.identity.size, options.chunkSize, this.pool);
     this.linkUp = ports.link.isUp();
@@ -173,6 +178,7 @@ export class UploadSession {
       stage: this.stage,
       initPayload: this.setup.initPayload,
       confirmed: this.confirmed.toArray(),
+      nodes: this.nodes.toRecord(),
       source: this.setup.identity,
     };
   }
@@ -402,6 +408,7 @@ function resolveDone(s: UploadSession, cmd: Cmd): void {
   const c = cmd.command;
   if (c.kind === 'segment') {
     s.confirmed.add(c.offset, c.offset + cmd.payload.length);
+    s.nodes.confirm(describe(s), c.offset, c.offset + cmd.payload.length);
     s.pauses = 0;
     report(s);
   } else if (c.kind === 'init' && s.stage === 'init') {
@@ -410,6 +417,26 @@ function resolveDone(s: UploadSession, cmd: Cmd): void {
   } else if (c.kind === 'fin' && cmd.topic === s.finTopic) {
     s.finished = true;
   }
+}
+
+/**
+ * `incomplete` at fin: the broker lost segments it had confirmed. The first time, only what other
+ * nodes confirmed (and the current one did not) is sent again, which is nothing on a single node
+ * (then the fin alone is repeated: EMQX 5.3.2's sync PUBACK gives no reason, and an assembly that
+ * outlived `assemble_timeout` is found by the next fin). After that, the whole file.
+ */
+function forgetLostRanges(s: UploadSession, said: string): void {
+  const current = describe(s);
+  if (s.resendAlls === 1) {
+    const lost = s.nodes.heldOnlyElsewhere(current);
+    for (const [start, end] of lost) s.confirmed.remove(start, end);
+    const bytes = lost.reduce((n, [a, b]) => n + (b - a), 0);
+    s.ports.logger.warn({ fileId: s.setup.fileId, reason: said, node: current, bytes }, 'broker is missing data at fin; sending again what other nodes had confirmed');
+    return;
+  }
+  s.ports.logger.warn({ fileId: s.setup.fileId, reason: said }, 'broker is missing data at fin; sending the whole file again');
+  s.confirmed.clear();
+  s.nodes.clear();
 }
 
 function brokerSaid(rcode: number, reason: string): string {
@@ -456,9 +483,8 @@ function applyResult(s: UploadSession, cmd: Cmd, reasonCode: number, reason: str
         }));
         return;
       }
-      s.ports.logger.warn({ fileId: s.setup.fileId, reason: said }, 'broker is missing data at fin; sending the whole file again');
       abandonAll(s);
-      s.confirmed.clear();
+      forgetLostRanges(s, said);
       report(s);
       startPause(s, 'restart', retryDelay(s, s.resendAlls));
       return;
@@ -476,6 +502,7 @@ function applyResult(s: UploadSession, cmd: Cmd, reasonCode: number, reason: str
       s.ports.logger.warn({ fileId: s.setup.fileId, topic: cmd.topic }, 'broker answered 0x10 (not handled): starting over from offset 0');
       abandonAll(s);
       s.confirmed.clear();
+      s.nodes.clear();
       report(s);
       startPause(s, 'restart', retryDelay(s, s.restarts));
       return;

@@ -71,6 +71,7 @@ export async function uploadFile(options: UploadOptions, deps: UploadDeps): Prom
         source,
         identity,
         ...(resume ? { confirmed: resume.confirmed } : {}),
+        ...(resume?.nodes ? { nodes: resume.nodes } : {}),
       },
       { link, clock, logger, ...(deps.random ? { random: deps.random } : {}) },
     );

@@ -28,7 +28,19 @@ describe('checkpoint codec', () => {
     expect(decodeCheckpoint(encodeCheckpoint(cp), '/c')).toEqual(cp);
   });
 
+  it('round-trips which broker node confirmed which ranges', () => {
+    const cp = checkpoint({
+      confirmed: [[0, 196608]],
+      nodes: { 'mqtt://10.0.0.5:1883': [[0, 65536]], 'mqtt://10.0.0.6:1883': [[65536, 196608]] },
+      stage: 'segments',
+    });
+    expect(decodeCheckpoint(encodeCheckpoint(cp), '/c')).toEqual(cp);
+  });
+
   it.each([
+    ['nodes.mqtt://a:1', { nodes: { 'mqtt://a:1': [[0, 10], [5, 20]] } }],
+    ['nodes.mqtt://a:1', { nodes: { 'mqtt://a:1': [[0, 11 * MiB]] } }],
+    ['nodes', { nodes: [[0, 1]] }],
     ['confirmed', { confirmed: [[10, 5]] }],
     ['confirmed', { confirmed: [[0, 10], [10, 20]] }],
     ['confirmed', { confirmed: [[0, 11 * MiB]] }],
