@@ -18,7 +18,7 @@ import { Connection } from '../../src/mqtt/connection';
 import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
 import type { NftpSink } from '../../src/transfer/nftp-ports';
 import { StoreChannel } from '../../src/transfer/store-channel';
-import { startStoreReceiver, type NftpReceiveSettings, type StoreReceiveRecord, type StoreReceiver } from '../../src/transfer/store-receive';
+import { startStoreReceiver, type SinkFactory, type NftpReceiveSettings, type StoreReceiveRecord, type StoreReceiver } from '../../src/transfer/store-receive';
 
 export const blockSize = 1024;
 
@@ -103,7 +103,7 @@ export interface AgentOptions {
   browse?: string[];
   nftp?: NftpReceiveSettings;
   overwriteDefault?: boolean;
-  sinkFor?: (target: string, logger: Logger) => NftpSink;
+  sinkFor?: SinkFactory;
 }
 
 export async function startAgent(h: Harness, o: AgentOptions): Promise<Agent> {
