@@ -11,6 +11,7 @@ import type { Logger } from '../log';
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from './backoff';
 import { sleep, type Clock } from './clock';
 import { storeWithoutCopy } from './no-copy-publish';
+import { mqttTraceWanted, redactedMqttTrace } from './redacted-trace';
 import { untilFirstUp } from './first-up';
 
 export interface TlsMaterial {
@@ -65,7 +66,6 @@ const protocolMaxPacket = 268_435_455;
  * DEBUG=mqttjs* keeps working for whoever needs MQTT.js's own trace.
  */
 const ignoreMqttTrace = (): void => undefined;
-const mqttTraceWanted = (): boolean => /mqttjs/.test(process.env['DEBUG'] ?? '');
 
 type AttemptResult = { ok: true; client: MqttClient; connack: IConnackPacket } | { ok: false; error: FtError };
 
@@ -221,7 +221,8 @@ export class Connection {
       // mqtt-packet's default pre-builds 65536 two-byte Buffers for packet ids on the first write
       // (~5.7 MiB of heap that never goes away); writing the two bytes when needed costs nothing.
       writeCache: false,
-      ...(mqttTraceWanted() ? {} : { log: ignoreMqttTrace }),
+      // MQTT.js's trace prints the CONNECT packet, password included: never its own logger.
+      log: mqttTraceWanted() ? redactedMqttTrace(options.password !== undefined ? [options.password] : []) : ignoreMqttTrace,
     };
     if (options.username !== undefined) mqttOptions.username = options.username;
     if (options.password !== undefined) mqttOptions.password = options.password;
