@@ -28,6 +28,7 @@ export async function connectionOptionsFrom(config: Config): Promise<ConnectionO
     clientId: config.clientId,
     protocolVersion: config.mqtt.version === '5' ? 5 : 4,
     keepaliveSeconds: config.mqtt.keepalive,
+    maximumPacketSize: config.mqtt.maxPacketSize,
     ...(config.username !== undefined ? { username: config.username } : {}),
     ...(config.password !== undefined ? { password: config.password } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),

@@ -10,6 +10,7 @@ import { FtError, errnoCode } from '../errors';
 import type { Logger } from '../log';
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from './backoff';
 import { sleep, type Clock } from './clock';
+import { capExceeded, capInboundPackets, defaultMaxPacketSize } from './inbound-packet-cap';
 import { storeWithoutCopy } from './no-copy-publish';
 import { mqttTraceWanted, redactedMqttTrace } from './redacted-trace';
 import { untilFirstUp } from './first-up';
@@ -35,6 +36,8 @@ export interface ConnectionOptions {
   backoff?: BackoffPolicy;
   /** Consecutive failed attempts (over all URLs) before giving up. */
   maxAttempts?: number;
+  /** Largest packet we accept: announced in an MQTT 5 CONNECT, enforced on the socket. Default 1 MiB. */
+  maximumPacketSize?: number;
 }
 
 export interface LinkLimits {
@@ -198,7 +201,8 @@ export class Connection {
           this.url = null;
         }
         client.end(true);
-        resolve(lastError);
+        // The cap may have fired before this listener existed (in the same read as the CONNACK).
+        resolve(capExceeded(client)?.message ?? lastError);
       });
     });
     this.emit({ kind: 'up', client, url, limits: this.currentLimits });
@@ -221,6 +225,7 @@ export class Connection {
       // mqtt-packet's default pre-builds 65536 two-byte Buffers for packet ids on the first write
       // (~5.7 MiB of heap that never goes away); writing the two bytes when needed costs nothing.
       writeCache: false,
+      ...(options.protocolVersion === 5 ? { properties: { maximumPacketSize: options.maximumPacketSize ?? defaultMaxPacketSize } } : {}),
       // MQTT.js's trace prints the CONNECT packet, password included: never its own logger.
       log: mqttTraceWanted() ? redactedMqttTrace(options.password !== undefined ? [options.password] : []) : ignoreMqttTrace,
     };
@@ -251,6 +256,8 @@ export class Connection {
         // Before any publish: this client's QoS 1 payloads are kept by reference, not copied.
         storeWithoutCopy(client);
         disableNagle(client);
+        // Reported like any client error, so the 'down' event and the logs say why.
+        capInboundPackets(client, options.maximumPacketSize ?? defaultMaxPacketSize, (error) => client.emit('error', error));
       } catch (err) {
         resolve({ ok: false, error: classifyConnectError(url, err) });
         return;

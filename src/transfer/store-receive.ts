@@ -16,6 +16,8 @@ import type { PushRequest, SniffResponseFields } from '../protocol/file-sniffer'
 import type { NftpWidth } from '../protocol/nftp-packets';
 import { confineWriteTarget, prepareRoots, type ConfineRoot, type WriteTarget } from './confine';
 import { ConfinedDir } from './confined-dir';
+import { sweepStalePartials } from './stale-partials';
+import { ReceiveLimits, type FreeSpace, type ReceiveLimitSettings, type ReceiveSlot } from './receive-limits';
 import { NftpFileSink } from './nftp-file-sink';
 import type { NftpSink } from './nftp-ports';
 import { NftpReceiver, type NftpReceiveResult } from './nftp-receiver';
@@ -52,6 +54,8 @@ export interface ReceiveFileOptions {
   onListening?: () => Promise<void>;
   /** Aborts the receive (agent stopping, a newer push for the same target). */
   signal?: AbortSignal;
+  /** The receive's slot under the caps: HELLO's claimed size is reserved before the nftp ACK. */
+  slot?: ReceiveSlot;
 }
 
 /**
@@ -110,7 +114,11 @@ const defaultSink: SinkFactory = (target, log, root) => new NftpFileSink({ targe
 function guardedSink(inner: NftpSink, o: ReceiveFileOptions): NftpSink {
   const target = o.target.path;
   return {
-    open: (info) => wrapIo(() => inner.open(info), target),
+    async open(info) {
+      // The claim is an upper bound (the last block may be short); checked before anything is written.
+      await o.slot?.reserve(info.blocks * info.blockSize, path.dirname(target));
+      return wrapIo(() => inner.open(info), target);
+    },
     writeBlock: (seq, offset, bytes) => wrapIo(() => inner.writeBlock(seq, offset, bytes), target),
     saveBitmap: (bitmap) => wrapIo(() => inner.saveBitmap(bitmap), target),
     async finish(expected) {
@@ -179,6 +187,12 @@ export interface StoreReceiverOptions {
   overwriteDefault?: boolean;
   nftp?: NftpReceiveSettings;
   sinkFor?: SinkFactory;
+  /** Caps on concurrent receives and the bytes they may claim (receive-limits.ts). */
+  limits?: ReceiveLimitSettings;
+  /** Partial files untouched this long are removed at start and every hour. Default 72. */
+  staleHours?: number;
+  /** Free bytes in a folder; default statfs (tests pass a small disk). */
+  freeSpace?: FreeSpace;
   /** Every finished push, success or not (the daemon may keep a history). */
   onResult?: (record: StoreReceiveRecord) => void;
 }
@@ -195,9 +209,12 @@ interface Running {
   done: Promise<unknown>;
 }
 
+const sweepEveryMs = 3_600_000;
+
 export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver {
   const log = (options.logger ?? silentLogger).child({ component: 'store-receive' });
   const running = new Map<string, Running>();
+  const limits = new ReceiveLimits(options.limits, options.freeSpace);
   const offs: (() => void)[] = [];
   let stopped = false;
 
@@ -206,6 +223,14 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
     const browse = await prepareRoots(options.roots.browse, { create: false });
     for (const p of [...receive.problems, ...browse.problems]) log.warn({ problem: p }, 'store: a configured root is unusable and ignored');
     if (stopped) return;
+    const sweep = (): Promise<unknown> =>
+      sweepStalePartials(receive.roots, { olderThanMs: (options.staleHours ?? 72) * 3_600_000, inUse: (t) => running.has(t), log }).catch((err: unknown) =>
+        log.warn({ err }, 'store: sweeping stale partial receives failed'),
+      );
+    await sweep();
+    const timer = setInterval(() => void sweep(), sweepEveryMs);
+    timer.unref();
+    offs.push(() => clearInterval(timer));
     offs.push(options.storeChannel.onRequest('push', (incoming) => onPush(incoming, receive.roots)));
     offs.push(answerDirRequests(options.storeChannel, browse.roots, log));
   })();
@@ -233,10 +258,18 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
       previous.abort.abort();
       await previous.done.catch(() => undefined);
     }
+    let slot: ReceiveSlot;
+    try {
+      slot = limits.enter(requested);
+    } catch (err) {
+      await refuse(answer, asReceiveError(err), record);
+      return;
+    }
     const abort = new AbortController();
-    const done = runPush(incoming, roots, target, requested, overwrite, abort.signal, answer, record);
+    const done = runPush(incoming, roots, target, requested, overwrite, abort.signal, answer, record, slot);
     running.set(target.path, { abort, done });
     await done.finally(() => {
+      slot.release();
       if (running.get(target.path)?.done === done) running.delete(target.path);
     });
   };
@@ -250,6 +283,7 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
     signal: AbortSignal,
     answer: (fields: SniffResponseFields) => Promise<void>,
     record: StoreReceiveRecord,
+    slot: ReceiveSlot,
   ): Promise<void> => {
     let topic: NftpTopic;
     try {
@@ -272,6 +306,7 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
         ...(options.sinkFor ? { sinkFor: options.sinkFor } : {}),
         onListening: () => answer({ ack: 'ok' }),
         signal,
+        slot,
       });
       record.ok = true;
       log.info({ requestId: record.requestId, jobId: record.jobId, target: target.path, size: record.result.size, resumedBlocks: record.result.resumedBlocks }, 'store push received');

@@ -96,3 +96,13 @@ describe('config keys that are not the schema\'s own', () => {
     });
   }
 });
+
+describe('mqtt.maxPacketSize against the nftp block size', () => {
+  it('must hold a block plus 4096 bytes of headers, exactly', async () => {
+    const cfg = (max: number) => JSON.stringify({ mqtt: { maxPacketSize: max }, store: { nftp: { blockSize: 262144, width: 'u32' } } });
+    expect((await parseConfig(cfg(262144 + 4096), join(dir, 'c.json'), { env: {} })).mqtt.maxPacketSize).toBe(266240);
+    const err = await parseConfig(cfg(262144 + 4095), join(dir, 'c.json'), { env: {} }).catch((e: unknown) => e);
+    expect(isFtError(err, 'CONFIG_INVALID')).toBe(true);
+    expect(String(err)).toMatch(/"mqtt\.maxPacketSize" is 266239, too small .* raise it to at least 266240/);
+  });
+});
