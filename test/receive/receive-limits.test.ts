@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { prepareRoots } from '../../src/transfer/confine';
 import { sweepStalePartials } from '../../src/transfer/stale-partials';
 import { blockSize, content, startAgent, startHarness, type Agent, type Harness } from './harness';
@@ -13,15 +13,19 @@ import { blockSize, content, startAgent, startHarness, type Agent, type Harness 
 let h: Harness;
 let agent: Agent | undefined;
 let recv: string;
+let n = 0;
 
-beforeEach(async () => {
+// One broker for the file; each test has its own receive root and its own agent with its caps.
+beforeAll(async () => {
   h = await startHarness();
-  recv = path.join(h.dir, 'agent', 'recv');
+});
+afterAll(async () => h.cleanup());
+beforeEach(() => {
+  recv = path.join(h.dir, `recv-${++n}`);
 });
 afterEach(async () => {
   await agent?.stop();
   agent = undefined;
-  await h.cleanup();
 });
 
 /** A server file of `blocks` nftp blocks (blocks = floor(size / blockSize) + 1). */
