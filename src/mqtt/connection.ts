@@ -10,6 +10,7 @@ import { FtError, errnoCode } from '../errors';
 import type { Logger } from '../log';
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from './backoff';
 import { sleep, type Clock } from './clock';
+import { linkLimitsFrom, protocolMaxPacket, type LinkLimits } from './ack-packets';
 import { capExceeded, capInboundPackets, defaultMaxPacketSize } from './inbound-packet-cap';
 import { storeWithoutCopy } from './no-copy-publish';
 import { mqttTraceWanted, redactedMqttTrace } from './redacted-trace';
@@ -40,12 +41,7 @@ export interface ConnectionOptions {
   maximumPacketSize?: number;
 }
 
-export interface LinkLimits {
-  /** How many QoS 1 publishes the broker accepts unacknowledged (CONNACK Receive Maximum). */
-  receiveMaximum: number;
-  /** Largest packet the broker accepts, in bytes (CONNACK Maximum Packet Size). */
-  maximumPacketSize: number;
-}
+export type { LinkLimits } from './ack-packets';
 
 export type ConnectionEvent =
   | { kind: 'up'; client: MqttClient; url: string; limits: LinkLimits }
@@ -60,7 +56,6 @@ export interface ConnectionDeps {
   connectFn?: (url: string, options: IClientOptions) => MqttClient;
 }
 
-const protocolMaxPacket = 268_435_455;
 
 /**
  * MQTT.js traces every step of every packet through the `debug` package, whose logging function
@@ -183,11 +178,7 @@ export class Connection {
   private adopt(url: string, client: MqttClient, connack: IConnackPacket): Promise<string> {
     this.client = client;
     this.url = url;
-    const props = connack.properties;
-    this.currentLimits = {
-      receiveMaximum: props?.receiveMaximum ?? 65535,
-      maximumPacketSize: props?.maximumPacketSize ?? protocolMaxPacket,
-    };
+    this.currentLimits = linkLimitsFrom(connack);
     this.deps.logger.info({ broker: url, clientId: this.clientId, limits: this.currentLimits }, 'mqtt connected');
     const closed = new Promise<string>((resolve) => {
       let lastError = 'connection closed';
@@ -250,7 +241,15 @@ export class Connection {
         if (!r.ok) client.end(true);
         resolve(r);
       };
-      const onConnect = (connack: IConnackPacket): void => finish({ ok: true, client, connack });
+      const onConnect = (connack: IConnackPacket): void => {
+        try {
+          linkLimitsFrom(connack);
+        } catch (err) {
+          finish({ ok: false, error: err as FtError });
+          return;
+        }
+        finish({ ok: true, client, connack });
+      };
       try {
         client = connectFn(url, mqttOptions);
         // Before any publish: this client's QoS 1 payloads are kept by reference, not copied.
