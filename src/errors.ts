@@ -26,6 +26,7 @@ export const errorCodes = [
   'NOT_ALLOWED', // a path is outside the configured roots
   'NOT_FOUND', // a requested remote or local path does not exist
   'REMOTE_ERROR', // the store server answered ERROR / BadReq
+  'LIMIT_EXCEEDED', // a peer asked for more than a configured cap (concurrent receives, reserved bytes, packet size)
 ] as const;
 
 export type FtErrorCode = (typeof errorCodes)[number];

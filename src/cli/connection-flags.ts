@@ -2,9 +2,9 @@
  * The flags that `send` and `fetch` share (connection and output): one spec, one set of rules, so a flag
  * means the same thing to every command. Each command passes its own usage-error wording.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import { fileLimits, readBounded } from '../config/bounded-read';
 import { FtError } from '../errors';
 import { logLevels, type LogLevel } from '../log';
 import type { ConnectionOptions, TlsMaterial } from '../mqtt/connection';
@@ -55,10 +55,11 @@ export function parseBrokers(values: readonly string[], usageError: UsageError):
   });
 }
 
-function readFlagFile(flag: string, path: string, cwd: string): Buffer {
+function readFlagFile(flag: string, path: string, cwd: string, limit: number): Buffer {
   try {
-    return readFileSync(resolve(cwd, path));
+    return readBounded(resolve(cwd, path), { limit, what: `--${flag} ${path}`, code: 'USAGE' });
   } catch (err) {
+    if (err instanceof FtError) throw err;
     throw new FtError('CONFIG_INVALID', `--${flag} ${path} cannot be read (${err instanceof Error ? err.message : String(err)})`);
   }
 }
@@ -70,14 +71,14 @@ export function connectionFromFlags(v: ConnectionFlagValues, io: CliIo, usageErr
   if (mqtt !== '5' && mqtt !== '3.1.1') throw usageError(`--mqtt must be 5 or 3.1.1, got "${mqtt}"`);
 
   let password: string | undefined;
-  if (v['password-file'] !== undefined) password = readFlagFile('password-file', v['password-file'], io.cwd).toString('utf8').replace(/\r?\n$/, '');
+  if (v['password-file'] !== undefined) password = readFlagFile('password-file', v['password-file'], io.cwd, fileLimits.password).toString('utf8').replace(/\r?\n$/, '');
   else if (io.env.FTAGENT_PASSWORD !== undefined) password = io.env.FTAGENT_PASSWORD;
   if (password !== undefined && v.username === undefined) throw usageError('a password needs --username');
 
   const tls: TlsMaterial = {};
-  if (v.ca !== undefined) tls.ca = readFlagFile('ca', v.ca, io.cwd);
-  if (v.cert !== undefined) tls.cert = readFlagFile('cert', v.cert, io.cwd);
-  if (v.key !== undefined) tls.key = readFlagFile('key', v.key, io.cwd);
+  if (v.ca !== undefined) tls.ca = readFlagFile('ca', v.ca, io.cwd, fileLimits.pem);
+  if (v.cert !== undefined) tls.cert = readFlagFile('cert', v.cert, io.cwd, fileLimits.pem);
+  if (v.key !== undefined) tls.key = readFlagFile('key', v.key, io.cwd, fileLimits.pem);
   if ((tls.cert === undefined) !== (tls.key === undefined)) throw usageError('--cert and --key go together');
   if (v.insecure) tls.insecure = true;
 

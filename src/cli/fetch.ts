@@ -11,10 +11,12 @@ import { FtError } from '../errors';
 import { createLogger, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
+import { defaultMaxPacketSize, nftpPacketOverhead } from '../mqtt/inbound-packet-cap';
 import type { SniffResponse } from '../protocol/file-sniffer';
 import type { NftpWidth } from '../protocol/nftp-packets';
 import { prepareRoots } from '../transfer/confine';
 import type { NftpReceiveResult } from '../transfer/nftp-receiver';
+import { ReceiveLimits } from '../transfer/receive-limits';
 import { StoreChannel } from '../transfer/store-channel';
 import { checkNftpTopic, prepareTarget, receiveFile, type NftpReceiveSettings } from '../transfer/store-receive';
 import { writeJsonFailure, type CliCommand, type CliIo } from './command';
@@ -80,7 +82,8 @@ export function planFetch(argv: string[], io: CliIo): FetchPlan {
     local: path.resolve(io.cwd, v.to),
     localIsFolder: /[/\\]$/.test(v.to),
     overwrite: v.overwrite === true,
-    connection: connectionFromFlags(v, io, usageError),
+    // An nftp block must fit in one packet we accept.
+    connection: { ...connectionFromFlags(v, io, usageError), maximumPacketSize: Math.max(defaultMaxPacketSize, (blockSize ?? 32768) + nftpPacketOverhead) },
     nftp: { width: width as NftpWidth, helloWaitMs: helloWait * 1000, ...(blockSize !== undefined ? { blockSize } : {}) },
     requestTimeoutMs: timeout * 1000,
     json: v.json === true,
@@ -152,6 +155,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
         logger,
         nftp: plan.nftp,
         signal: interrupt.signal,
+        // One receive, whatever its size, but never one the disk has no room for.
+        slot: new ReceiveLimits({ maxConcurrent: 1, maxReservedBytes: Number.MAX_SAFE_INTEGER }).enter(file),
       });
     } finally {
       await topic.close().catch(() => undefined);

@@ -3,7 +3,7 @@
  * schedule by the daemon (src/jobs/store-runner.ts). The command only edits job files; a running
  * daemon picks changes up at its next rescan.
  */
-import { readFile } from 'node:fs/promises';
+import { fileLimits, readBounded } from '../config/bounded-read';
 import { resolve } from 'node:path';
 import { FtError, errnoCode } from '../errors';
 import { defaultConfigPath, loadConfig } from '../config/load-config';
@@ -56,8 +56,9 @@ async function add(store: StoreJobStore, args: Args, io: CliIo): Promise<number>
   const path = resolve(io.cwd, file);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readBounded(path, { limit: fileLimits.storeJobs, what: `store job file ${path}`, code: 'USAGE' }).toString('utf8');
   } catch (err) {
+    if (err instanceof FtError) throw err;
     throw new FtError('SOURCE_UNREADABLE', `cannot read ${path}: ${errnoCode(err) === 'ENOENT' ? 'it does not exist' : String(err)}`);
   }
   let value: unknown;

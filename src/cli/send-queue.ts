@@ -4,7 +4,6 @@
  * the file: the job survives power loss and waits if the daemon is not running. `--wait` blocks
  * until the job ends and exits with the status the foreground `send` would have.
  */
-import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError, errorCodes, type FtErrorCode } from '../errors';
@@ -12,7 +11,7 @@ import { encodeQueuedOptions, type QueuedUploadOptions } from '../jobs/upload-jo
 import { fileNameProblem } from '../protocol/emqx-ft-filemeta';
 import { fileIdProblem } from '../protocol/emqx-ft-topics';
 import type { JobRecord } from '../storage/job-record';
-import { sourceUnreadable } from '../transfer/source-file';
+import { checkSendable } from '../transfer/source-file';
 import type { CliIo } from './command';
 import { exitCodeOf, exitStatus } from './exit-codes';
 import { openState } from './state-access';
@@ -60,7 +59,7 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
     const problem = fileIdProblem(flags.fileId);
     if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(flags.fileId)} cannot be used: ${problem}`);
   }
-  checkReadable(file);
+  checkSendable(file);
 
   const state = await openState(v.config, io);
   const options: QueuedUploadOptions = { ...flags, ...(onChange === 'restart' ? { onSourceChange: 'restart' } : {}) };
@@ -110,14 +109,6 @@ export function errorFromReason(reason: string | undefined): FtError {
   return new FtError('GAVE_UP', reason ?? 'failed');
 }
 
-function checkReadable(path: string): void {
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
-  } catch (err) {
-    throw sourceUnreadable(path, err);
-  }
-}
 
 function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((done) => {

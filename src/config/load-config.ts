@@ -1,7 +1,8 @@
 import { constants } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FtError, errnoCode } from '../errors';
+import { fileLimits, readBounded } from './bounded-read';
 import { configSchema, type ConfigFile } from './schema';
 import { ConfigProblem, validate } from './validate';
 
@@ -93,8 +94,9 @@ export function watchUpload(config: Pick<Config, 'upload'>, watch: WatchConfig):
 
 async function readConfigText(path: string): Promise<string> {
   try {
-    return await readFile(path, 'utf8');
+    return readBounded(path, { limit: fileLimits.config, what: `config file ${path}`, code: 'CONFIG_INVALID' }).toString('utf8');
   } catch (err) {
+    if (err instanceof FtError) throw err;
     const code = errnoCode(err);
     const message =
       code === 'ENOENT'
@@ -112,8 +114,10 @@ async function readPassword(file: ConfigFile, env: NodeJS.ProcessEnv, fail: (m: 
   if (file.passwordFile === undefined) return undefined;
   try {
     // One trailing newline is what `echo secret > file` leaves; it is not part of the password.
-    return (await readFile(file.passwordFile, 'utf8')).replace(/\r?\n$/, '');
+    const bytes = readBounded(file.passwordFile, { limit: fileLimits.password, what: `"passwordFile" ${file.passwordFile}`, code: 'CONFIG_INVALID' });
+    return bytes.toString('utf8').replace(/\r?\n$/, '');
   } catch (err) {
+    if (err instanceof FtError) throw err;
     throw fail(
       `"passwordFile" names ${file.passwordFile}, which cannot be read (${errnoCode(err) ?? 'error'}): create it (mode 0600), fix the path, or remove the key and set ${passwordEnv}`,
       'passwordFile',

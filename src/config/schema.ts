@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { logLevels } from '../log';
+import { defaultMaxPacketSize, nftpPacketOverhead } from '../mqtt/inbound-packet-cap';
 
 /**
  * The config file, declared once: each key's type, default, range and description. The loader
@@ -200,6 +201,16 @@ const storeSection = {
           description: 'Folders dir requests may list, one level at a time. Empty: every dir request is refused.',
         },
         overwrite: { type: 'boolean', default: false, description: 'Replace an existing file when a push does not say whether to.' },
+        maxConcurrent: { type: 'integer', default: 4, min: 1, max: 1024, description: 'Receives (push) at once; past it a push is answered ERROR (busy).' },
+        maxReservedBytes: {
+          type: 'integer',
+          default: 4 * 1024 * 1024 * 1024,
+          min: 0,
+          max: Number.MAX_SAFE_INTEGER,
+          unit: 'bytes',
+          description: 'Bytes all receives in progress may claim together (blocks × blockSize from each HELLO); a HELLO past it is refused.',
+        },
+        staleHours: { type: 'integer', default: 72, min: 1, max: 100_000, unit: 'hours', description: 'Partial receives (.part, .part.map) untouched this long are removed, at start and every hour.' },
       },
     },
   },
@@ -208,6 +219,16 @@ const storeSection = {
 export const configSchema = {
   type: 'object',
   description: 'ftagent configuration',
+  check: (v) => {
+    const mqtt = v.mqtt as { maxPacketSize: number };
+    const store = v.store as { nftp: { blockSize: number } };
+    return store.nftp.blockSize + nftpPacketOverhead > mqtt.maxPacketSize
+      ? {
+          key: 'mqtt.maxPacketSize',
+          message: `is ${mqtt.maxPacketSize}, too small for an nftp block of "store.nftp.blockSize" ${store.nftp.blockSize} bytes plus ${nftpPacketOverhead} of headers: raise it to at least ${store.nftp.blockSize + nftpPacketOverhead}`,
+        }
+      : undefined;
+  },
   refused: {
     password: 'must not be written in the config file: put it in a file (mode 0600) named by "passwordFile", or set the FTAGENT_PASSWORD environment variable',
   },
@@ -258,6 +279,14 @@ export const configSchema = {
           description: 'sync: $file/… with results in PUBACK reason codes (MQTT 5 only); async: $file-async/… with results on $file-response/{clientId}. Default: sync for 5, async for 3.1.1.',
         },
         keepalive: { type: 'integer', default: 60, min: 0, max: 65535, unit: 'seconds', description: 'MQTT keepalive.' },
+        maxPacketSize: {
+          type: 'integer',
+          default: defaultMaxPacketSize,
+          min: 4096,
+          max: 268_435_455,
+          unit: 'bytes',
+          description: 'Largest MQTT packet this agent accepts (sent as Maximum Packet Size in an MQTT 5 CONNECT; a larger one closes the connection). Must hold an nftp block.',
+        },
       },
       check: (v) =>
         v.mode === 'sync' && v.version === '3.1.1'

@@ -60,9 +60,10 @@ function validateObject(field: ObjectField, value: unknown, key: string, ctx: Va
   const input = value as Record<string, unknown>;
   // Unknown keys first: a misspelt key would otherwise surface as a confusing "missing" error.
   for (const k of Object.keys(input)) {
-    if (k in field.fields) continue;
+    // Own keys only: `in` would accept "constructor", "toString" or "__proto__" from Object.prototype.
+    if (Object.hasOwn(field.fields, k)) continue;
     const path = join(key, k);
-    const refused = field.refused?.[k];
+    const refused = field.refused && Object.hasOwn(field.refused, k) ? field.refused[k] : undefined;
     if (refused) throw new ConfigProblem(path, `${quote(path)} ${refused}`);
     throw new ConfigProblem(path, `unknown key ${quote(path)}: ${suggest(k, key, field, ctx.root)}`);
   }

@@ -2,7 +2,7 @@
  * What the daemon takes from the config file: the connection, the job defaults, the checkpoint
  * throttle, the store flows' nftp settings. Certificate files are read here, once, at start.
  */
-import { readFile } from 'node:fs/promises';
+import { fileLimits, readBounded } from '../config/bounded-read';
 import type { Config } from '../config/load-config';
 import { FtError } from '../errors';
 import type { JobUploadDefaults } from '../jobs/upload-job-options';
@@ -16,8 +16,9 @@ export async function connectionOptionsFrom(config: Config): Promise<ConnectionO
     const path = config.tls[key];
     if (path === undefined) continue;
     try {
-      tls[key] = await readFile(path);
+      tls[key] = readBounded(path, { limit: fileLimits.pem, what: `config ${config.source}: "tls.${key}" ${path}`, code: 'CONFIG_INVALID' });
     } catch (err) {
+      if (err instanceof FtError) throw err;
       throw new FtError('CONFIG_INVALID', `config ${config.source}: "tls.${key}" names ${path}, which cannot be read (${err instanceof Error ? err.message : String(err)})`);
     }
   }
@@ -27,6 +28,7 @@ export async function connectionOptionsFrom(config: Config): Promise<ConnectionO
     clientId: config.clientId,
     protocolVersion: config.mqtt.version === '5' ? 5 : 4,
     keepaliveSeconds: config.mqtt.keepalive,
+    maximumPacketSize: config.mqtt.maxPacketSize,
     ...(config.username !== undefined ? { username: config.username } : {}),
     ...(config.password !== undefined ? { password: config.password } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),

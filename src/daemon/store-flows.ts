@@ -56,6 +56,8 @@ export class StoreFlows {
       logger,
       overwriteDefault: store.receive.overwrite,
       nftp: storeNftpReceiveFrom(config),
+      limits: { maxConcurrent: store.receive.maxConcurrent, maxReservedBytes: store.receive.maxReservedBytes },
+      staleHours: store.receive.staleHours,
     });
     const flows = new StoreFlows(link, jobs, receiver, deps);
     try {

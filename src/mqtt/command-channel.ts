@@ -5,6 +5,7 @@
  * reports every outstanding publish lost when the link drops.
  */
 import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
+import { pubackResult } from './ack-packets';
 import { FtError } from '../errors';
 import type { Logger } from '../log';
 import { parseFileResponse } from '../protocol/emqx-ft-response';
@@ -194,13 +195,12 @@ export class CommandChannel implements CommandLink {
   private onPacketReceive(client: MqttClient, p: Packet): void {
     if (client !== this.client) return;
     if (p.cmd === 'puback') {
-      const id = p.messageId;
-      if (id === undefined) return;
-      const pending = this.inFlight.get(id);
+      const ack = pubackResult(p);
+      if (!ack) return;
+      const pending = this.inFlight.get(ack.packetId);
       if (!pending) return;
-      this.inFlight.delete(id);
-      const reasonString = p.properties?.reasonString;
-      pending.observer.acked({ packetId: id, reasonCode: p.reasonCode ?? 0, ...(reasonString === undefined ? {} : { reasonString }) });
+      this.inFlight.delete(ack.packetId);
+      pending.observer.acked(ack);
       this.emit({ kind: 'slot' });
     } else if (p.cmd === 'publish' && p.topic === responseTopic(this.clientId)) {
       const parsed = parseFileResponse(p.payload as Buffer);

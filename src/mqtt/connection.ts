@@ -10,7 +10,10 @@ import { FtError, errnoCode } from '../errors';
 import type { Logger } from '../log';
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from './backoff';
 import { sleep, type Clock } from './clock';
+import { linkLimitsFrom, protocolMaxPacket, type LinkLimits } from './ack-packets';
+import { capExceeded, capInboundPackets, defaultMaxPacketSize } from './inbound-packet-cap';
 import { storeWithoutCopy } from './no-copy-publish';
+import { mqttTraceWanted, redactedMqttTrace } from './redacted-trace';
 import { untilFirstUp } from './first-up';
 
 export interface TlsMaterial {
@@ -34,14 +37,11 @@ export interface ConnectionOptions {
   backoff?: BackoffPolicy;
   /** Consecutive failed attempts (over all URLs) before giving up. */
   maxAttempts?: number;
+  /** Largest packet we accept: announced in an MQTT 5 CONNECT, enforced on the socket. Default 1 MiB. */
+  maximumPacketSize?: number;
 }
 
-export interface LinkLimits {
-  /** How many QoS 1 publishes the broker accepts unacknowledged (CONNACK Receive Maximum). */
-  receiveMaximum: number;
-  /** Largest packet the broker accepts, in bytes (CONNACK Maximum Packet Size). */
-  maximumPacketSize: number;
-}
+export type { LinkLimits } from './ack-packets';
 
 export type ConnectionEvent =
   | { kind: 'up'; client: MqttClient; url: string; limits: LinkLimits }
@@ -56,7 +56,6 @@ export interface ConnectionDeps {
   connectFn?: (url: string, options: IClientOptions) => MqttClient;
 }
 
-const protocolMaxPacket = 268_435_455;
 
 /**
  * MQTT.js traces every step of every packet through the `debug` package, whose logging function
@@ -65,7 +64,6 @@ const protocolMaxPacket = 268_435_455;
  * DEBUG=mqttjs* keeps working for whoever needs MQTT.js's own trace.
  */
 const ignoreMqttTrace = (): void => undefined;
-const mqttTraceWanted = (): boolean => /mqttjs/.test(process.env['DEBUG'] ?? '');
 
 type AttemptResult = { ok: true; client: MqttClient; connack: IConnackPacket } | { ok: false; error: FtError };
 
@@ -180,11 +178,7 @@ export class Connection {
   private adopt(url: string, client: MqttClient, connack: IConnackPacket): Promise<string> {
     this.client = client;
     this.url = url;
-    const props = connack.properties;
-    this.currentLimits = {
-      receiveMaximum: props?.receiveMaximum ?? 65535,
-      maximumPacketSize: props?.maximumPacketSize ?? protocolMaxPacket,
-    };
+    this.currentLimits = linkLimitsFrom(connack);
     this.deps.logger.info({ broker: url, clientId: this.clientId, limits: this.currentLimits }, 'mqtt connected');
     const closed = new Promise<string>((resolve) => {
       let lastError = 'connection closed';
@@ -198,7 +192,8 @@ export class Connection {
           this.url = null;
         }
         client.end(true);
-        resolve(lastError);
+        // The cap may have fired before this listener existed (in the same read as the CONNACK).
+        resolve(capExceeded(client)?.message ?? lastError);
       });
     });
     this.emit({ kind: 'up', client, url, limits: this.currentLimits });
@@ -221,7 +216,9 @@ export class Connection {
       // mqtt-packet's default pre-builds 65536 two-byte Buffers for packet ids on the first write
       // (~5.7 MiB of heap that never goes away); writing the two bytes when needed costs nothing.
       writeCache: false,
-      ...(mqttTraceWanted() ? {} : { log: ignoreMqttTrace }),
+      ...(options.protocolVersion === 5 ? { properties: { maximumPacketSize: options.maximumPacketSize ?? defaultMaxPacketSize } } : {}),
+      // MQTT.js's trace prints the CONNECT packet, password included: never its own logger.
+      log: mqttTraceWanted() ? redactedMqttTrace(options.password !== undefined ? [options.password] : []) : ignoreMqttTrace,
     };
     if (options.username !== undefined) mqttOptions.username = options.username;
     if (options.password !== undefined) mqttOptions.password = options.password;
@@ -244,12 +241,22 @@ export class Connection {
         if (!r.ok) client.end(true);
         resolve(r);
       };
-      const onConnect = (connack: IConnackPacket): void => finish({ ok: true, client, connack });
+      const onConnect = (connack: IConnackPacket): void => {
+        try {
+          linkLimitsFrom(connack);
+        } catch (err) {
+          finish({ ok: false, error: err as FtError });
+          return;
+        }
+        finish({ ok: true, client, connack });
+      };
       try {
         client = connectFn(url, mqttOptions);
         // Before any publish: this client's QoS 1 payloads are kept by reference, not copied.
         storeWithoutCopy(client);
         disableNagle(client);
+        // Reported like any client error, so the 'down' event and the logs say why.
+        capInboundPackets(client, options.maximumPacketSize ?? defaultMaxPacketSize, (error) => client.emit('error', error));
       } catch (err) {
         resolve({ ok: false, error: classifyConnectError(url, err) });
         return;

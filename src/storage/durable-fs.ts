@@ -56,7 +56,7 @@ export interface RawFile {
  * ENOSPC…) so durable-ops.ts maps them in one place.
  */
 export interface RawFs {
-  /** Create (with `mode`) or truncate a file and open it for writing. */
+  /** Create a new file (with `mode`) and open it for writing; the real one refuses an existing name or a symlink. */
   openForWrite(path: string, mode: number): Promise<RawFile>;
   readFile(path: string): Promise<Uint8Array>;
   readdir(path: string): Promise<string[]>;

@@ -6,7 +6,9 @@ import { createDurableFs } from './durable-ops';
 /** RawFs over node:fs/promises. Node 18 has no `flush` option on writeFile, hence explicit sync(). */
 export const nodeRawFs: RawFs = {
   async openForWrite(path, mode) {
-    const handle = await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+    // Only ever a fresh temp name with a random part: O_EXCL | O_NOFOLLOW so a file or symlink planted
+    // under that name is never written through.
+    const handle = await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
     const file: RawFile = {
       async write(data) {
         // FileHandle.write may write less than asked (signals, pipes); loop until all is written.

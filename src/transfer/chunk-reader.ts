@@ -41,6 +41,7 @@ export class ChunkReader {
   private position = 0;
   private hash: Hash = createHash('sha256');
   private digestHex: string | null = null;
+  private readonly probe = Buffer.alloc(1);
 
   constructor(
     private readonly file: SourceFile,
@@ -80,6 +81,12 @@ export class ChunkReader {
           });
         }
         got += n;
+      }
+      // At the announced end the file must end too: `fin/{size}` promises exactly these bytes.
+      if (offset + length === this.size && (await this.file.read(this.probe, 1, this.size)) > 0) {
+        throw new FtError('SOURCE_CHANGED', `${this.file.path} has more than the ${this.size} bytes it had when the upload started (it grew, or it is a generated file)`, {
+          details: { path: this.file.path },
+        });
       }
     } catch (err) {
       this.pool.give(buffer);

@@ -7,12 +7,11 @@
  * Why `..` is refused outright instead of normalised: `root/link/../x` is `root/x` for `path.resolve`
  * but the parent of the link's target for the kernel. Refusing it is simpler than getting that right.
  *
- * Race-awareness: the checks run on real paths (realpath of the deepest existing ancestor) just before
- * use; `assertRegularNoFollow` opens with O_NOFOLLOW so a symlink swapped in after the check is caught,
- * and the receive path re-checks right before its atomic rename. A local attacker who can rename
- * directories under a root between those steps is outside what this defends against.
+ * These checks give a clear answer to the request before anything is written. They are not what keeps
+ * writes inside the roots against a symlink swapped in later: the sink reaches every file through a
+ * directory descriptor walked down from the root without following links (confined-dir.ts).
  */
-import { constants as fsc, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errnoCode, FtError } from '../errors';
 
@@ -68,7 +67,9 @@ export interface ExistingPath {
 }
 
 /** Suffixes the receiver uses for its own bookkeeping beside a target; a target must not collide with them. */
-const reservedSuffixes = ['.part', '.part.map', '.part.map.tmp'];
+const reservedSuffixes = ['.part', '.part.map'];
+/** The block map's temp files: `<target>.part.map.tmp-<pid>-<random>` (the durable port's temp names). */
+const reservedTemp = /\.part\.map\.tmp-[^/]*$/;
 
 /**
  * Where a pushed file named `requested` may be written, or NOT_ALLOWED. Directories that do not exist
@@ -79,7 +80,7 @@ export async function confineWriteTarget(roots: readonly ConfineRoot[], requeste
   if (candidate === root.real) throw notAllowed(requested, 'it names the root directory itself, not a file');
   if (/[/\\]$/.test(requested)) throw notAllowed(requested, 'it ends with a separator, so it names a directory where a file is expected');
   const base = path.basename(candidate);
-  if (reservedSuffixes.some((s) => base.endsWith(s))) {
+  if (reservedSuffixes.some((s) => base.endsWith(s)) || reservedTemp.test(base)) {
     throw notAllowed(requested, `names ending in ${reservedSuffixes.join(', ')} are reserved for partial files`);
   }
   const parent = await realDeepestAncestor(path.dirname(candidate), requested);
@@ -117,29 +118,6 @@ export async function confineExisting(roots: readonly ConfineRoot[], requested: 
   if (st.isDirectory()) return { path: real, root: root.real, type: 'folder' };
   if (st.isFile()) return { path: real, root: root.real, type: 'file' };
   throw notAllowed(requested, `it is a ${kindOf(st)}, not a regular file or folder`);
-}
-
-/**
- * Opens `file` with O_NOFOLLOW and checks it is a regular file, so a symlink or device swapped in after
- * `confineWriteTarget` is caught at the last moment. ENOENT is fine (returns false): nothing there.
- */
-export async function assertRegularNoFollow(file: string, requested: string): Promise<boolean> {
-  let fh: fs.FileHandle | undefined;
-  try {
-    // O_NONBLOCK: opening a FIFO must not hang waiting for a writer.
-    fh = await fs.open(file, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
-    const st = await fh.stat();
-    if (!st.isFile()) throw notAllowed(requested, `${file} is a ${kindOf(st)}, not a regular file`);
-    return true;
-  } catch (err) {
-    if (err instanceof FtError) throw err;
-    const code = errnoCode(err);
-    if (code === 'ENOENT') return false;
-    if (code === 'ELOOP' || code === 'EMLINK') throw notAllowed(requested, `${file} is a symlink`);
-    throw notAllowed(requested, describeErrno(err));
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
 }
 
 // ---- pieces ----------------------------------------------------------------------------------

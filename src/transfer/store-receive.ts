@@ -8,14 +8,16 @@
  * the HELLO name never places anything. A repeated push of the same file resumes from the block map
  * the sink keeps beside the partial file, also after the agent restarted.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errnoCode, FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { systemClock, type Clock } from '../mqtt/clock';
 import type { PushRequest, SniffResponseFields } from '../protocol/file-sniffer';
 import type { NftpWidth } from '../protocol/nftp-packets';
-import { assertRegularNoFollow, confineWriteTarget, prepareRoots, type ConfineRoot, type WriteTarget } from './confine';
+import { confineWriteTarget, prepareRoots, type ConfineRoot, type WriteTarget } from './confine';
+import { ConfinedDir } from './confined-dir';
+import { sweepStalePartials } from './stale-partials';
+import { ReceiveLimits, type FreeSpace, type ReceiveLimitSettings, type ReceiveSlot } from './receive-limits';
 import { NftpFileSink } from './nftp-file-sink';
 import type { NftpSink } from './nftp-ports';
 import { NftpReceiver, type NftpReceiveResult } from './nftp-receiver';
@@ -46,12 +48,14 @@ export interface ReceiveFileOptions {
   clock?: Clock;
   logger?: Logger;
   nftp?: NftpReceiveSettings;
-  /** Tests replace the sink (e.g. to simulate a full disk); default NftpFileSink on `target.path`. */
-  sinkFor?: (target: string, logger: Logger) => NftpSink;
+  /** Tests replace the sink (e.g. to simulate a full disk); default NftpFileSink on `target.path` under `root`. */
+  sinkFor?: SinkFactory;
   /** Called once the receiver listens, before any answer goes out (push: send "ok" here). */
   onListening?: () => Promise<void>;
   /** Aborts the receive (agent stopping, a newer push for the same target). */
   signal?: AbortSignal;
+  /** The receive's slot under the caps: HELLO's claimed size is reserved before the nftp ACK. */
+  slot?: ReceiveSlot;
 }
 
 /**
@@ -62,7 +66,7 @@ export interface ReceiveFileOptions {
  */
 export async function receiveFile(options: ReceiveFileOptions): Promise<NftpReceiveResult> {
   const log = (options.logger ?? silentLogger).child({ receive: options.requested, topic: options.topic.topic });
-  const inner = options.sinkFor?.(options.target.path, log) ?? new NftpFileSink({ target: options.target.path, log });
+  const inner = (options.sinkFor ?? defaultSink)(options.target.path, log, options.target.root);
   const sink = guardedSink(inner, options);
   const receiver = new NftpReceiver({
     link: options.topic.link,
@@ -87,7 +91,8 @@ export async function receiveFile(options: ReceiveFileOptions): Promise<NftpRece
     }
     return await result;
   } catch (err) {
-    if (err instanceof FtError && err.code === 'DISK_FULL') await removePartial(options.target.path);
+    // The space is needed more than the resume point; removed through the sink's confined directory.
+    if (err instanceof FtError && err.code === 'DISK_FULL') await inner.abort({ discard: true });
     throw err;
   } finally {
     off();
@@ -95,16 +100,23 @@ export async function receiveFile(options: ReceiveFileOptions): Promise<NftpRece
   }
 }
 
+/** A sink factory: the target's real path, the logger, and the root it must stay under. */
+export type SinkFactory = (target: string, logger: Logger, root: string) => NftpSink;
+
+const defaultSink: SinkFactory = (target, log, root) => new NftpFileSink({ target, root, log });
+
 /**
- * The sink with the last-moment checks: the partial files must be regular files (O_NOFOLLOW) when
- * opened, and right before the rename the target must still be confined to the same place and, unless
- * overwriting was asked for, still absent. Full-disk errors from any sink become DISK_FULL.
+ * The sink with the last-moment policy check: right before the rename the target must still be
+ * confined to the same place and, unless overwriting was asked for, still absent. (The sink itself
+ * reaches every file through a directory walked without following links.) Full-disk errors from any
+ * sink become DISK_FULL.
  */
 function guardedSink(inner: NftpSink, o: ReceiveFileOptions): NftpSink {
   const target = o.target.path;
   return {
     async open(info) {
-      for (const suffix of ['.part', '.part.map', '.part.map.tmp']) await assertRegularNoFollow(`${target}${suffix}`, o.requested);
+      // The claim is an upper bound (the last block may be short); checked before anything is written.
+      await o.slot?.reserve(info.blocks * info.blockSize, path.dirname(target));
       return wrapIo(() => inner.open(info), target);
     },
     writeBlock: (seq, offset, bytes) => wrapIo(() => inner.writeBlock(seq, offset, bytes), target),
@@ -131,10 +143,6 @@ async function wrapIo<T>(fn: () => Promise<T>, target: string): Promise<T> {
   }
 }
 
-async function removePartial(target: string): Promise<void> {
-  for (const suffix of ['.part', '.part.map', '.part.map.tmp']) await fs.rm(`${target}${suffix}`, { force: true }).catch(() => undefined);
-}
-
 export function existsError(requested: string): FtError {
   return new FtError('NOT_ALLOWED', `${requested} already exists and the request does not ask to overwrite it`, { details: { path: requested, exists: true } });
 }
@@ -147,7 +155,8 @@ export async function prepareTarget(roots: readonly ConfineRoot[], requested: st
   const first = await confineWriteTarget(roots, requested);
   if (first.exists && !overwrite) throw existsError(requested);
   if (first.exists) return first;
-  await fs.mkdir(path.dirname(first.path), { recursive: true });
+  // Created one level at a time from the root, never through a symlink planted meanwhile.
+  await (await ConfinedDir.open(first.root, path.dirname(first.path), { create: true, requested })).close();
   const second = await confineWriteTarget(roots, requested);
   if (second.path !== first.path) throw new FtError('NOT_ALLOWED', `${requested} changed while its directories were being created`);
   if (second.exists && !overwrite) throw existsError(requested);
@@ -177,7 +186,13 @@ export interface StoreReceiverOptions {
   /** Used when a push request carries no `overwrite` field. Default false. */
   overwriteDefault?: boolean;
   nftp?: NftpReceiveSettings;
-  sinkFor?: (target: string, logger: Logger) => NftpSink;
+  sinkFor?: SinkFactory;
+  /** Caps on concurrent receives and the bytes they may claim (receive-limits.ts). */
+  limits?: ReceiveLimitSettings;
+  /** Partial files untouched this long are removed at start and every hour. Default 72. */
+  staleHours?: number;
+  /** Free bytes in a folder; default statfs (tests pass a small disk). */
+  freeSpace?: FreeSpace;
   /** Every finished push, success or not (the daemon may keep a history). */
   onResult?: (record: StoreReceiveRecord) => void;
 }
@@ -194,9 +209,12 @@ interface Running {
   done: Promise<unknown>;
 }
 
+const sweepEveryMs = 3_600_000;
+
 export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver {
   const log = (options.logger ?? silentLogger).child({ component: 'store-receive' });
   const running = new Map<string, Running>();
+  const limits = new ReceiveLimits(options.limits, options.freeSpace);
   const offs: (() => void)[] = [];
   let stopped = false;
 
@@ -205,6 +223,14 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
     const browse = await prepareRoots(options.roots.browse, { create: false });
     for (const p of [...receive.problems, ...browse.problems]) log.warn({ problem: p }, 'store: a configured root is unusable and ignored');
     if (stopped) return;
+    const sweep = (): Promise<unknown> =>
+      sweepStalePartials(receive.roots, { olderThanMs: (options.staleHours ?? 72) * 3_600_000, inUse: (t) => running.has(t), log }).catch((err: unknown) =>
+        log.warn({ err }, 'store: sweeping stale partial receives failed'),
+      );
+    await sweep();
+    const timer = setInterval(() => void sweep(), sweepEveryMs);
+    timer.unref();
+    offs.push(() => clearInterval(timer));
     offs.push(options.storeChannel.onRequest('push', (incoming) => onPush(incoming, receive.roots)));
     offs.push(answerDirRequests(options.storeChannel, browse.roots, log));
   })();
@@ -232,10 +258,18 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
       previous.abort.abort();
       await previous.done.catch(() => undefined);
     }
+    let slot: ReceiveSlot;
+    try {
+      slot = limits.enter(requested);
+    } catch (err) {
+      await refuse(answer, asReceiveError(err), record);
+      return;
+    }
     const abort = new AbortController();
-    const done = runPush(incoming, roots, target, requested, overwrite, abort.signal, answer, record);
+    const done = runPush(incoming, roots, target, requested, overwrite, abort.signal, answer, record, slot);
     running.set(target.path, { abort, done });
     await done.finally(() => {
+      slot.release();
       if (running.get(target.path)?.done === done) running.delete(target.path);
     });
   };
@@ -249,6 +283,7 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
     signal: AbortSignal,
     answer: (fields: SniffResponseFields) => Promise<void>,
     record: StoreReceiveRecord,
+    slot: ReceiveSlot,
   ): Promise<void> => {
     let topic: NftpTopic;
     try {
@@ -271,6 +306,7 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
         ...(options.sinkFor ? { sinkFor: options.sinkFor } : {}),
         onListening: () => answer({ ack: 'ok' }),
         signal,
+        slot,
       });
       record.ok = true;
       log.info({ requestId: record.requestId, jobId: record.jobId, target: target.path, size: record.result.size, resumedBlocks: record.result.resumedBlocks }, 'store push received');

@@ -8,7 +8,7 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({
       brokers: ['mqtt://localhost:1883'],
       tls: { insecure: false },
-      mqtt: { version: '5', mode: 'sync', keepalive: 60 },
+      mqtt: { version: '5', mode: 'sync', keepalive: 60, maxPacketSize: 1048576 },
       upload: { chunkSize: 65536, window: 16, finTimeoutSeconds: 330, segmentChecksums: false, onSourceChange: 'fail' },
       stateDir: '/var/lib/ftagent',
       maxConcurrent: 1,
@@ -20,7 +20,7 @@ describe('loadConfig', () => {
         requestTimeoutSeconds: 10,
         rescanSeconds: 30,
         nftp: { blockSize: 32768, width: 'u16', window: 4, intervalMs: 20, lingerSeconds: 30, stallMs: 500, maxGivemes: 8, helloWaitMs: 60000, checkpointEvery: 64 },
-        receive: { roots: [], browseRoots: [], overwrite: false },
+        receive: { roots: [], browseRoots: [], overwrite: false, maxConcurrent: 4, maxReservedBytes: 4294967296, staleHours: 72 },
       },
       log: { level: 'info' },
       source: '/etc/ftagent/config.json',
@@ -46,7 +46,14 @@ describe('loadConfig', () => {
       JSON.stringify({ store: { enabled: true, nftp: { blockSize: 262144, width: 'u32' }, receive: { roots: ['recv', '/srv/media'], browseRoots: ['logs'] } } }),
       '/etc/ftagent/config.json',
     );
-    expect(c.store.receive).toEqual({ roots: ['/etc/ftagent/recv', '/srv/media'], browseRoots: ['/etc/ftagent/logs'], overwrite: false });
+    expect(c.store.receive).toEqual({
+      roots: ['/etc/ftagent/recv', '/srv/media'],
+      browseRoots: ['/etc/ftagent/logs'],
+      overwrite: false,
+      maxConcurrent: 4,
+      maxReservedBytes: 4 * 1024 * 1024 * 1024,
+      staleHours: 72,
+    });
     expect(c.store.nftp).toMatchObject({ blockSize: 262144, width: 'u32', lingerSeconds: 30 });
   });
 

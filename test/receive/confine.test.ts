@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isFtError } from '../../src/errors';
-import { assertRegularNoFollow, confineExisting, confineWriteTarget, prepareRoots, type ConfineRoot } from '../../src/transfer/confine';
+import { ConfinedDir } from '../../src/transfer/confined-dir';
+import { constants as fsc, link } from 'node:fs';
+import { confineExisting, confineWriteTarget, prepareRoots, type ConfineRoot } from '../../src/transfer/confine';
 
 let dir: string;
 let recv: string;
@@ -106,7 +108,9 @@ describe('confineWriteTarget', () => {
       ctx.skip(); // needs CAP_MKNOD
     }
     expect(await refusal(confineWriteTarget(roots, 'null'))).toMatch(/device file/);
-    expect(await refusal(assertRegularNoFollow(path.join(recv, 'null'), 'null'))).toMatch(/device file/);
+    const d = await ConfinedDir.open(roots[0]!.real, roots[0]!.real, { create: false });
+    expect(await refusal(d.openFile('null', fsc.O_RDWR))).toMatch(/not a regular file/);
+    await d.close();
   });
 
   it('refuses a path through a regular file, a NUL byte, reserved partial-file names, and no roots at all', async () => {
@@ -154,12 +158,32 @@ describe('confineExisting', () => {
   });
 });
 
-describe('assertRegularNoFollow', () => {
-  it('is false for nothing, true for a file, NOT_ALLOWED for a symlink swapped in', async () => {
-    expect(await assertRegularNoFollow(path.join(recv, 'none'), 'none')).toBe(false);
-    await writeFile(path.join(recv, 'f'), 'x');
-    expect(await assertRegularNoFollow(path.join(recv, 'f'), 'f')).toBe(true);
-    await symlink(path.join(recv, 'f'), path.join(recv, 'l'));
-    expect(await refusal(assertRegularNoFollow(path.join(recv, 'l'), 'l'))).toMatch(/symlink/);
+describe('ConfinedDir', () => {
+  it('opens a file, refuses a symlink, a hard-linked file and a FIFO swapped in under its name', async () => {
+    const real = roots[0]!.real;
+    const d = await ConfinedDir.open(real, path.join(real, 'a', 'b'), { create: true });
+    await writeFile(path.join(real, 'a', 'b', 'f'), 'x');
+    await (await d.openFile('f', fsc.O_RDWR)).close();
+    await symlink(path.join(outside, 'secret'), path.join(real, 'a', 'b', 'l'));
+    expect(await refusal(d.openFile('l', fsc.O_RDWR | fsc.O_CREAT))).toMatch(/symlink/);
+    await writeFile(path.join(outside, 'victim'), 'v');
+    await new Promise<void>((resolve, reject) => link(path.join(outside, 'victim'), path.join(real, 'a', 'b', 'h'), (e) => (e ? reject(e) : resolve())));
+    expect(await refusal(d.openFile('h', fsc.O_RDWR))).toMatch(/2 hard links/);
+    execFileSync('mkfifo', [path.join(real, 'a', 'b', 'p')]);
+    expect(await refusal(d.openFile('p', fsc.O_RDWR))).toMatch(/not a regular file/);
+    await d.close();
+  });
+
+  it('never walks through a symlink, and notices when its directory is moved away', async () => {
+    const real = roots[0]!.real;
+    await symlink(outside, path.join(real, 'out'));
+    expect(await refusal(ConfinedDir.open(real, path.join(real, 'out', 'x'), { create: true }))).toMatch(/symlink/);
+    expect(await import('node:fs/promises').then((f) => f.readdir(outside))).toEqual([]);
+    const d = await ConfinedDir.open(real, path.join(real, 'm'), { create: true });
+    await d.verify();
+    await import('node:fs/promises').then((f) => f.rename(path.join(real, 'm'), path.join(real, 'm2')));
+    await symlink(outside, path.join(real, 'm'));
+    expect(await refusal(d.verify())).toMatch(/moved or replaced/);
+    await d.close();
   });
 });

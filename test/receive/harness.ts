@@ -18,7 +18,7 @@ import { Connection } from '../../src/mqtt/connection';
 import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
 import type { NftpSink } from '../../src/transfer/nftp-ports';
 import { StoreChannel } from '../../src/transfer/store-channel';
-import { startStoreReceiver, type NftpReceiveSettings, type StoreReceiveRecord, type StoreReceiver } from '../../src/transfer/store-receive';
+import { startStoreReceiver, type SinkFactory, type StoreReceiverOptions, type NftpReceiveSettings, type StoreReceiveRecord, type StoreReceiver } from '../../src/transfer/store-receive';
 
 export const blockSize = 1024;
 
@@ -103,7 +103,9 @@ export interface AgentOptions {
   browse?: string[];
   nftp?: NftpReceiveSettings;
   overwriteDefault?: boolean;
-  sinkFor?: (target: string, logger: Logger) => NftpSink;
+  sinkFor?: SinkFactory;
+  limits?: StoreReceiverOptions['limits'];
+  freeSpace?: StoreReceiverOptions['freeSpace'];
 }
 
 export async function startAgent(h: Harness, o: AgentOptions): Promise<Agent> {
@@ -120,6 +122,8 @@ export async function startAgent(h: Harness, o: AgentOptions): Promise<Agent> {
     nftp: { blockSize, stallMs: 100, ...o.nftp },
     ...(o.overwriteDefault !== undefined ? { overwriteDefault: o.overwriteDefault } : {}),
     ...(o.sinkFor ? { sinkFor: o.sinkFor } : {}),
+    ...(o.limits ? { limits: o.limits } : {}),
+    ...(o.freeSpace ? { freeSpace: o.freeSpace } : {}),
     onResult: (r) => {
       const w = waiters.shift();
       if (w) w(r);
