@@ -181,7 +181,14 @@ const storeSection = {
   fields: {
     enabled: { type: 'boolean', default: false, description: 'Run the store flows in the daemon: store jobs (ftagent job add), push and dir requests.' },
     requestTimeoutSeconds: { type: 'integer', default: 10, min: 1, max: 3600, unit: 'seconds', description: 'How long a broadcast/upload request waits for the store server\'s answer.' },
-    rescanSeconds: { type: 'integer', default: 30, min: 1, max: 86400, unit: 'seconds', description: 'How often the daemon re-reads the store jobs (jobs added or removed while it runs).' },
+    rescanSeconds: { type: 'integer', default: 30, min: 1, max: 86400, unit: 'seconds', description: 'How often the daemon re-reads the store jobs as a fallback; changes made with ftagent job add/remove are seen at once.' },
+    maxParallelTransfers: {
+      type: 'integer',
+      default: 8,
+      min: 1,
+      max: 256,
+      description: "Store-job transfers at once, all jobs together; each asks the server for its own slot and the server's WAIT limits them further. Memory: about this × nftp.window × nftp.blockSize.",
+    },
     nftp: storeNftp,
     receive: {
       type: 'object',

@@ -48,6 +48,7 @@ export class StoreFlows {
       nftp: storeNftpSendFrom(config),
       requestTimeoutMs: store.requestTimeoutSeconds * 1000,
       rescanMs: store.rescanSeconds * 1000,
+      maxParallelTransfers: store.maxParallelTransfers,
     });
     const receiver = startStoreReceiver({
       storeChannel: link,

@@ -55,7 +55,8 @@ function files(): string {
 }
 
 function okResult(o: StoreUploadOptions): StoreUploadResult {
-  return { topic: `$file/${'0'.repeat(32)}`, size: readFileSync(o.file).length, requests: 1, waits: 0, nftp: { fileid: 0, filehash: 0, blocks: 1, blocksSent: 1, blocksResent: 0, helloAttempts: 1, durationMs: 0 } };
+  const nftp = { fileid: 0, filehash: 0, blocks: 1, blocksSent: 1, blocksResent: 0, helloAttempts: 1, durationMs: 0 };
+  return { topic: `$file/${'0'.repeat(32)}`, size: readFileSync(o.file).length, requests: 1, waits: 0, nftp, linger: { done: Promise.resolve(nftp), stop: () => undefined } };
 }
 
 function runner(clock: FakeClock | typeof systemClock, transfer: (o: StoreUploadOptions) => Promise<StoreUploadResult>, channel: StoreRequester = noChannel) {
