@@ -5,6 +5,7 @@
  * the Connection lives and disposed when it is retired. So a job's schedule keeps running while
  * offline, and a job that fires then waits for the link instead of failing.
  */
+import { watch } from 'node:fs';
 import type { Config } from '../config/load-config';
 import type { Logger } from '../log';
 import type { Clock } from '../mqtt/clock';
@@ -15,6 +16,13 @@ import { StoreChannel } from '../transfer/store-channel';
 import { startStoreReceiver, type StoreReceiver } from '../transfer/store-receive';
 import { storeNftpReceiveFrom, storeNftpSendFrom } from './daemon-settings';
 import { StoreLink } from './store-link';
+
+/** fs.watch on a folder; an error later (the folder removed) only ends the watching. */
+function watchFolder(dir: string, onChange: () => void): () => void {
+  const watcher = watch(dir, { persistent: false }, () => onChange());
+  watcher.on('error', () => watcher.close());
+  return () => watcher.close();
+}
 
 export interface StoreFlowsDeps {
   config: Pick<Config, 'stateDir' | 'store'>;
@@ -49,6 +57,7 @@ export class StoreFlows {
       requestTimeoutMs: store.requestTimeoutSeconds * 1000,
       rescanMs: store.rescanSeconds * 1000,
       maxParallelTransfers: store.maxParallelTransfers,
+      watchJobs: watchFolder,
     });
     const receiver = startStoreReceiver({
       storeChannel: link,

@@ -70,12 +70,30 @@ export const historyLimit = 20;
 
 export class StoreJobStore {
   readonly dir: string;
+  readonly quarantineDir: string;
 
   constructor(
     private readonly fs: DurableFs,
     stateDir: string,
   ) {
     this.dir = posix.join(stateDir, 'store-jobs');
+    this.quarantineDir = posix.join(stateDir, 'quarantine');
+  }
+
+  /**
+   * Moves a job file (and its state) that cannot run into `<stateDir>/quarantine/`, so one bad file
+   * never stops the others; returns where it went. The spool keeps that folder to its last 100 files.
+   */
+  async quarantine(file: string, now: number): Promise<string> {
+    await this.fs.mkdirp(this.quarantineDir);
+    const stamp = String(now).padStart(15, '0');
+    const target = posix.join(this.quarantineDir, `${stamp}-store-jobs-${posix.basename(file)}`);
+    await this.fs.rename(file, target);
+    if (file.endsWith('.job')) {
+      const state = `${file.slice(0, -'.job'.length)}.state`;
+      if (await this.fs.stat(state)) await this.fs.rename(state, posix.join(this.quarantineDir, `${stamp}-store-jobs-${posix.basename(state)}`));
+    }
+    return target;
   }
 
   jobPath(id: string): string {
@@ -101,9 +119,9 @@ export class StoreJobStore {
   }
 
   /** Every job that reads back whole; damaged ones are returned in `damaged` with the reason. */
-  async list(): Promise<{ jobs: StoredJob[]; damaged: { file: string; error: string }[] }> {
+  async list(): Promise<{ jobs: StoredJob[]; damaged: { file: string; error: string; code?: string }[] }> {
     const jobs: StoredJob[] = [];
-    const damaged: { file: string; error: string }[] = [];
+    const damaged: { file: string; error: string; code?: string }[] = [];
     for (const name of await this.fs.list(this.dir)) {
       if (!name.endsWith('.job') || isTempName(name)) continue;
       const file = posix.join(this.dir, name);
@@ -111,7 +129,7 @@ export class StoreJobStore {
         const j = await this.readJobFile(file);
         if (j) jobs.push(j);
       } catch (err) {
-        damaged.push({ file, error: err instanceof Error ? err.message : String(err) });
+        damaged.push({ file, error: err instanceof Error ? err.message : String(err), ...(err instanceof FtError ? { code: err.code } : {}) });
       }
     }
     return { jobs, damaged };

@@ -5,7 +5,7 @@
  */
 import { FtError } from '../errors';
 import type { SniffId } from '../protocol/file-sniffer';
-import { parseSchedule } from './schedule';
+import { parseSchedule, timezoneProblem } from './schedule';
 import { checkWildcardPath } from './wildcard';
 
 export type StoreTaskType = 'broadcast' | 'upload';
@@ -31,7 +31,7 @@ export interface StoreJob {
   job_id: string;
   name?: string;
   enable: boolean;
-  /** `sec min hour dom mon dow`. */
+  /** `min hour dom mon dow`, or `sec min hour dom mon dow`. */
   execution_time: string;
   /** Seconds after each firing during which the job may run (WAITs, retries); then it stops. */
   duration: number;
@@ -53,8 +53,10 @@ export function parseStoreJob(value: unknown, source: string): StoreJob {
     throw bad('"job_id"', 'must be 1-100 letters, digits, ".", "_" or "-" (it names the job\'s state file), e.g. "job_id": "campaign-42"');
   }
   const execution = o.execution_time;
-  if (typeof execution !== 'string') throw bad('"execution_time"', 'must be a 6-field crontab string such as "0 0 2 * * *"');
+  if (typeof execution !== 'string') throw bad('"execution_time"', 'must be a crontab string such as "0 2 * * *" or, with seconds, "0 0 2 * * *"');
   const timezone = optionalString(o, 'timezone', bad);
+  const tzProblem = timezone === undefined ? undefined : timezoneProblem(timezone);
+  if (tzProblem) throw bad('"timezone"', tzProblem);
   try {
     parseSchedule(execution, timezone);
   } catch (err) {

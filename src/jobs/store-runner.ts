@@ -16,7 +16,7 @@
  *                    time. The state file is rewritten after every file, so a restart loses at most the
  *                    transfers that were in flight.
  */
-import { FtError } from '../errors';
+import { FtError, isFtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { sleep, type Clock } from '../mqtt/clock';
 import type { DurableFs } from '../storage/durable-fs';
@@ -41,6 +41,11 @@ export interface StoreJobsOptions {
   requestTimeoutMs?: number;
   /** How often job files are re-read (jobs added or removed by the CLI). Default 30 s. */
   rescanMs?: number;
+  /**
+   * Watches the job folder and calls back on any change (the daemon passes fs.watch), so `job add`
+   * and `job remove` take effect at once; the periodic rescan stays as the fallback.
+   */
+  watchJobs?: (dir: string, onChange: () => void) => () => void;
   /** Transfers at once, all jobs together. Default 8. */
   maxParallelTransfers?: number;
   /** Lingering senders kept at once; beyond it the oldest stops answering GIVEME. Default 4 × maxParallelTransfers. */
@@ -60,9 +65,12 @@ export interface StoreJobsHandle {
 
 export function startStoreJobs(options: StoreJobsOptions): StoreJobsHandle {
   const runner = new StoreJobRunner(options);
-  void runner.rescan();
+  void runner.begin();
   return { rescan: () => runner.rescan(), stop: () => runner.stop() };
 }
+
+/** A burst of changes (temp file, rename, fsync) becomes one rescan this long after the first. */
+const watchSettleMs = 50;
 
 interface ActiveRun {
   abort: AbortController;
@@ -80,11 +88,34 @@ class StoreJobRunner {
   private scanning: Promise<void> | undefined;
   private rescanAgain = false;
   private stopped = false;
+  private unwatch: (() => void) | undefined;
+  private cancelSettle: (() => void) | undefined;
 
   constructor(private readonly o: StoreJobsOptions) {
     this.store = new StoreJobStore(o.fs, o.stateDir);
     this.log = (o.logger ?? silentLogger).child({ component: 'store-jobs' });
     this.slots = new TransferSlots(o.maxParallelTransfers ?? defaultMaxParallelTransfers);
+  }
+
+  async begin(): Promise<void> {
+    const watch = this.o.watchJobs;
+    if (watch) {
+      try {
+        await this.o.fs.mkdirp(this.store.dir);
+        if (!this.stopped) this.unwatch = watch(this.store.dir, () => this.onJobsChanged());
+      } catch (err) {
+        this.log.warn({ err }, `store jobs: cannot watch ${this.store.dir}; changes are seen at the periodic rescan`);
+      }
+    }
+    await this.rescan();
+  }
+
+  private onJobsChanged(): void {
+    if (this.stopped || this.cancelSettle) return;
+    this.cancelSettle = this.o.clock.after(watchSettleMs, () => {
+      this.cancelSettle = undefined;
+      void this.rescan();
+    });
   }
 
   /** One scan at a time; a request during a scan runs one more after it. */
@@ -110,6 +141,8 @@ class StoreJobRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     this.cancelWake?.();
+    this.cancelSettle?.();
+    this.unwatch?.();
     for (const run of this.active.values()) run.abort.abort();
     await this.scanning;
     await Promise.all([...this.active.values()].map((r) => r.done));
@@ -121,7 +154,10 @@ class StoreJobRunner {
   private async scan(): Promise<void> {
     const now = this.o.clock.now();
     const { jobs, damaged } = await this.store.list();
-    for (const d of damaged) this.log.error({ file: d.file }, `store job file is damaged and ignored: ${d.error}`);
+    for (const d of damaged) {
+      if (d.code === 'STATE_CORRUPT' || d.code === 'CONFIG_INVALID') await this.setAside(d.file, d.error);
+      else this.log.error({ file: d.file }, `store job file cannot be read now; trying again at the next scan: ${d.error}`);
+    }
     const present = new Set(jobs.map((j) => j.job.job_id));
     for (const [id, run] of this.active) {
       if (!present.has(id)) {
@@ -132,12 +168,27 @@ class StoreJobRunner {
     let wakeAt = now + (this.o.rescanMs ?? 30_000);
     for (const stored of jobs) {
       if (this.stopped) return;
-      const next = await this.consider(stored, now);
-      if (next !== null) wakeAt = Math.min(wakeAt, next);
+      try {
+        const next = await this.consider(stored, now);
+        if (next !== null) wakeAt = Math.min(wakeAt, next);
+      } catch (err) {
+        // One job that cannot be scheduled must not stop the others; one that never can is moved aside.
+        if (isFtError(err, 'CONFIG_INVALID')) await this.setAside(this.store.jobPath(stored.job.job_id), err.message);
+        else this.log.error({ err, job: stored.job.job_id }, 'store job: scan failed for this job; the others run, it is tried again at the next scan');
+      }
     }
     if (this.stopped) return;
     this.cancelWake?.();
     this.cancelWake = this.o.clock.after(Math.max(0, wakeAt - this.o.clock.now()), () => void this.rescan());
+  }
+
+  private async setAside(file: string, reason: string): Promise<void> {
+    try {
+      const movedTo = await this.store.quarantine(file, this.o.clock.now());
+      this.log.error({ file, movedTo }, `store job file cannot run and was moved aside (the other jobs run): ${reason}`);
+    } catch (err) {
+      this.log.error({ file, err }, `store job file cannot run and could not be moved aside; ignored: ${reason}`);
+    }
   }
 
   /** Starts the job if due; returns its next firing time (or null). */
