@@ -11,6 +11,7 @@ import { posix } from 'node:path';
 import { FtError, isFtError } from '../errors';
 import type { DurableFs } from '../storage/durable-fs';
 import { isTempName } from '../storage/durable-fs';
+import { parseJsonKeepingIds, stringifyJson } from '../protocol/json-ids';
 import { decodeRecord, encodeRecord } from '../storage/record-codec';
 import { parseStoreJob, type StoreJob } from './store-job';
 
@@ -109,7 +110,8 @@ export class StoreJobStore {
     if (!options.replace && (await this.fs.stat(this.jobPath(job.job_id)))) {
       throw new FtError('USAGE', `a store job "${job.job_id}" already exists: remove it first (ftagent job remove ${job.job_id}) or add with --replace`);
     }
-    await this.fs.writeFileAtomic(this.jobPath(job.job_id), encodeRecord(JOB_KIND, VERSION, { job, addedAt }));
+    // The job as given, in JSON text, so ids beyond 2^53 survive (json-ids.ts).
+    await this.fs.writeFileAtomic(this.jobPath(job.job_id), encodeRecord(JOB_KIND, VERSION, { jobJson: stringifyJson(job.source), addedAt }));
   }
 
   async remove(id: string): Promise<void> {
@@ -170,8 +172,16 @@ export class StoreJobStore {
     const bytes = await this.fs.readFile(file);
     if (!bytes) return undefined;
     const { body } = decodeRecord(bytes, { kind: JOB_KIND, versions: [VERSION], file });
-    const o = body as { job?: unknown; addedAt?: unknown };
+    const o = body as { job?: unknown; jobJson?: unknown; addedAt?: unknown };
     if (typeof o !== 'object' || o === null || typeof o.addedAt !== 'number') throw new FtError('STATE_CORRUPT', `state file ${file} has no addedAt`);
-    return { job: parseStoreJob(o.job, file), addedAt: o.addedAt };
+    let given = o.job;
+    if (typeof o.jobJson === 'string') {
+      try {
+        given = parseJsonKeepingIds(o.jobJson);
+      } catch (err) {
+        throw new FtError('STATE_CORRUPT', `state file ${file} holds a job that is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return { job: parseStoreJob(given, file), addedAt: o.addedAt };
   }
 }

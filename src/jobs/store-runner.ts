@@ -331,7 +331,7 @@ class StoreJobRunner {
           verb: task.type,
           file: file.path,
           target_path: targetFor(task, file.path),
-          job_id: job.job_id,
+          job_id: job.sentJobId,
           task_id: task.task_id,
           script_id: task.script_id,
           groups: task.groups,
