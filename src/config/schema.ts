@@ -209,6 +209,19 @@ const storeSection = {
         overwrite: { type: 'boolean', default: false, description: 'Replace an existing file when a push does not say whether to.' },
       },
     },
+    serve: {
+      type: 'object',
+      description: "Answer other clients' download requests ($file_sniffer/v1/download/+) with files from these folders only.",
+      fields: {
+        roots: {
+          type: 'array',
+          default: [],
+          items: { type: 'string', path: true, description: 'A folder whose files other clients may download.' },
+          description: 'Folders served to other clients: a relative path is taken from the first. Empty (the default): download requests from other clients are not answered.',
+        },
+        maxConcurrent: { type: 'integer', default: 4, min: 1, max: 64, description: 'Files being sent at once; beyond it a request is answered ERROR (busy). The linger after END is not counted.' },
+      },
+    },
   },
 } as const satisfies ObjectField;
 

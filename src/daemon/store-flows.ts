@@ -14,6 +14,7 @@ import type { DurableFs } from '../storage/durable-fs';
 import { startStoreJobs, type StoreJobsHandle } from '../jobs/store-runner';
 import { StoreChannel } from '../transfer/store-channel';
 import { startStoreReceiver, type StoreReceiver } from '../transfer/store-receive';
+import { startFileServing, type FileServing } from '../transfer/store-serve';
 import { storeNftpReceiveFrom, storeNftpSendFrom } from './daemon-settings';
 import { StoreLink } from './store-link';
 
@@ -39,6 +40,7 @@ export class StoreFlows {
     private readonly link: StoreLink,
     private readonly jobs: StoreJobsHandle,
     private readonly receiver: StoreReceiver,
+    private readonly serving: FileServing | undefined,
     private readonly deps: StoreFlowsDeps,
   ) {}
 
@@ -67,9 +69,14 @@ export class StoreFlows {
       overwriteDefault: store.receive.overwrite,
       nftp: storeNftpReceiveFrom(config),
     });
-    const flows = new StoreFlows(link, jobs, receiver, deps);
+    const serving =
+      store.serve.roots.length > 0
+        ? startFileServing({ link, roots: store.serve.roots, maxConcurrent: store.serve.maxConcurrent, nftp: storeNftpSendFrom(config), clock, logger })
+        : undefined;
+    const flows = new StoreFlows(link, jobs, receiver, serving, deps);
     try {
       await receiver.ready;
+      await serving?.ready;
     } catch (err) {
       await flows.stop();
       throw err;
@@ -104,8 +111,9 @@ export class StoreFlows {
     this.stopping ??= (async () => {
       const jobs = this.jobs.stop();
       const receiver = this.receiver.stop();
+      const serving = this.serving?.stop();
       this.link.close();
-      await Promise.all([jobs, receiver]);
+      await Promise.all([jobs, receiver, serving]);
     })();
     return this.stopping;
   }
