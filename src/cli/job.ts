@@ -10,6 +10,7 @@ import { defaultConfigPath, loadConfig } from '../config/load-config';
 import { StoreJobStore, type JobState, type StoredJob } from '../jobs/job-store';
 import { parseSchedule } from '../jobs/schedule';
 import { parseStoreJob } from '../jobs/store-job';
+import { parseJsonKeepingIds } from '../protocol/json-ids';
 import { createNodeDurableFs } from '../storage/node-fs';
 import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
@@ -63,7 +64,8 @@ async function add(store: StoreJobStore, args: Args, io: CliIo): Promise<number>
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    // Ids keep their type and every digit (a numeric job_id beyond 2^53 too).
+    value = parseJsonKeepingIds(text);
   } catch (err) {
     throw new FtError('CONFIG_INVALID', `${path} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -182,7 +182,14 @@ const storeSection = {
   fields: {
     enabled: { type: 'boolean', default: false, description: 'Run the store flows in the daemon: store jobs (ftagent job add), push and dir requests.' },
     requestTimeoutSeconds: { type: 'integer', default: 10, min: 1, max: 3600, unit: 'seconds', description: 'How long a broadcast/upload request waits for the store server\'s answer.' },
-    rescanSeconds: { type: 'integer', default: 30, min: 1, max: 86400, unit: 'seconds', description: 'How often the daemon re-reads the store jobs (jobs added or removed while it runs).' },
+    rescanSeconds: { type: 'integer', default: 30, min: 1, max: 86400, unit: 'seconds', description: 'How often the daemon re-reads the store jobs as a fallback; changes made with ftagent job add/remove are seen at once.' },
+    maxParallelTransfers: {
+      type: 'integer',
+      default: 8,
+      min: 1,
+      max: 256,
+      description: "Store-job transfers at once, all jobs together; each asks the server for its own slot and the server's WAIT limits them further. Memory: about this × nftp.window × nftp.blockSize.",
+    },
     nftp: storeNftp,
     receive: {
       type: 'object',
@@ -211,6 +218,19 @@ const storeSection = {
           description: 'Bytes all receives in progress may claim together (blocks × blockSize from each HELLO); a HELLO past it is refused.',
         },
         staleHours: { type: 'integer', default: 72, min: 1, max: 100_000, unit: 'hours', description: 'Partial receives (.part, .part.map) untouched this long are removed, at start and every hour.' },
+      },
+    },
+    serve: {
+      type: 'object',
+      description: "Answer other clients' download requests ($file_sniffer/v1/download/+) with files from these folders only.",
+      fields: {
+        roots: {
+          type: 'array',
+          default: [],
+          items: { type: 'string', path: true, description: 'A folder whose files other clients may download.' },
+          description: 'Folders served to other clients: a relative path is taken from the first. Empty (the default): download requests from other clients are not answered.',
+        },
+        maxConcurrent: { type: 'integer', default: 4, min: 1, max: 64, description: 'Files being sent at once; beyond it a request is answered ERROR (busy). The linger after END is not counted.' },
       },
     },
   },

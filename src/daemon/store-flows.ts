@@ -5,6 +5,7 @@
  * the Connection lives and disposed when it is retired. So a job's schedule keeps running while
  * offline, and a job that fires then waits for the link instead of failing.
  */
+import { watch } from 'node:fs';
 import type { Config } from '../config/load-config';
 import type { Logger } from '../log';
 import type { Clock } from '../mqtt/clock';
@@ -13,8 +14,16 @@ import type { DurableFs } from '../storage/durable-fs';
 import { startStoreJobs, type StoreJobsHandle } from '../jobs/store-runner';
 import { StoreChannel } from '../transfer/store-channel';
 import { startStoreReceiver, type StoreReceiver } from '../transfer/store-receive';
+import { startFileServing, type FileServing } from '../transfer/store-serve';
 import { storeNftpReceiveFrom, storeNftpSendFrom } from './daemon-settings';
 import { StoreLink } from './store-link';
+
+/** fs.watch on a folder; an error later (the folder removed) only ends the watching. */
+function watchFolder(dir: string, onChange: () => void): () => void {
+  const watcher = watch(dir, { persistent: false }, () => onChange());
+  watcher.on('error', () => watcher.close());
+  return () => watcher.close();
+}
 
 export interface StoreFlowsDeps {
   config: Pick<Config, 'stateDir' | 'store'>;
@@ -31,6 +40,7 @@ export class StoreFlows {
     private readonly link: StoreLink,
     private readonly jobs: StoreJobsHandle,
     private readonly receiver: StoreReceiver,
+    private readonly serving: FileServing | undefined,
     private readonly deps: StoreFlowsDeps,
   ) {}
 
@@ -48,6 +58,8 @@ export class StoreFlows {
       nftp: storeNftpSendFrom(config),
       requestTimeoutMs: store.requestTimeoutSeconds * 1000,
       rescanMs: store.rescanSeconds * 1000,
+      maxParallelTransfers: store.maxParallelTransfers,
+      watchJobs: watchFolder,
     });
     const receiver = startStoreReceiver({
       storeChannel: link,
@@ -59,9 +71,14 @@ export class StoreFlows {
       limits: { maxConcurrent: store.receive.maxConcurrent, maxReservedBytes: store.receive.maxReservedBytes },
       staleHours: store.receive.staleHours,
     });
-    const flows = new StoreFlows(link, jobs, receiver, deps);
+    const serving =
+      store.serve.roots.length > 0
+        ? startFileServing({ link, roots: store.serve.roots, maxConcurrent: store.serve.maxConcurrent, nftp: storeNftpSendFrom(config), clock, logger })
+        : undefined;
+    const flows = new StoreFlows(link, jobs, receiver, serving, deps);
     try {
       await receiver.ready;
+      await serving?.ready;
     } catch (err) {
       await flows.stop();
       throw err;
@@ -96,8 +113,9 @@ export class StoreFlows {
     this.stopping ??= (async () => {
       const jobs = this.jobs.stop();
       const receiver = this.receiver.stop();
+      const serving = this.serving?.stop();
       this.link.close();
-      await Promise.all([jobs, receiver]);
+      await Promise.all([jobs, receiver, serving]);
     })();
     return this.stopping;
   }

@@ -10,7 +10,7 @@
  */
 import { FtError } from '../errors';
 import type { SniffRequestBody, SniffResponse, SniffResponseFields, SniffVerb } from '../protocol/file-sniffer';
-import type { NftpTopic, StoreChannel, StoreRequestHandler, StoreRequestOptions } from '../transfer/store-channel';
+import type { ForeignDownloadHandler, NftpTopic, StoreChannel, StoreRequestHandler, StoreRequestOptions } from '../transfer/store-channel';
 import type { StoreRequester } from '../transfer/store-upload';
 
 /** A handler registration, replayed on every channel attached later. */
@@ -75,7 +75,12 @@ export class StoreLink implements StoreRequester {
   }
 
   onRequest<V extends SniffVerb>(verb: V, handler: StoreRequestHandler<V>): () => void {
-    const registration: Registration = { bind: (channel) => channel.onRequest(verb, handler), unbind: undefined };
+    return this.register((channel) => channel.onRequest(verb, handler));
+  }
+
+  /** Binds on the current channel and on every channel attached later. */
+  private register(bind: (channel: StoreChannel) => () => void): () => void {
+    const registration: Registration = { bind, unbind: undefined };
     this.registrations.add(registration);
     if (this.channel) registration.unbind = registration.bind(this.channel);
     return () => {
@@ -83,6 +88,16 @@ export class StoreLink implements StoreRequester {
       registration.unbind?.();
       registration.unbind = undefined;
     };
+  }
+
+  serveDownloads(handler: ForeignDownloadHandler): () => void {
+    return this.register((channel) => channel.serveDownloads(handler));
+  }
+
+  respondTo(verb: SniffVerb, clientId: string, requestFields: Record<string, unknown>, fields: SniffResponseFields): Promise<void> {
+    const channel = this.channel;
+    if (!channel) return Promise.reject(offline());
+    return channel.respondTo(verb, clientId, requestFields, fields);
   }
 
   respond(verb: SniffVerb, requestFields: Record<string, unknown>, fields: SniffResponseFields): Promise<void> {

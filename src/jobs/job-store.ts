@@ -11,6 +11,7 @@ import { posix } from 'node:path';
 import { FtError, isFtError } from '../errors';
 import type { DurableFs } from '../storage/durable-fs';
 import { isTempName } from '../storage/durable-fs';
+import { parseJsonKeepingIds, stringifyJson } from '../protocol/json-ids';
 import { decodeRecord, encodeRecord } from '../storage/record-codec';
 import { parseStoreJob, type StoreJob } from './store-job';
 
@@ -70,12 +71,30 @@ export const historyLimit = 20;
 
 export class StoreJobStore {
   readonly dir: string;
+  readonly quarantineDir: string;
 
   constructor(
     private readonly fs: DurableFs,
     stateDir: string,
   ) {
     this.dir = posix.join(stateDir, 'store-jobs');
+    this.quarantineDir = posix.join(stateDir, 'quarantine');
+  }
+
+  /**
+   * Moves a job file (and its state) that cannot run into `<stateDir>/quarantine/`, so one bad file
+   * never stops the others; returns where it went. The spool keeps that folder to its last 100 files.
+   */
+  async quarantine(file: string, now: number): Promise<string> {
+    await this.fs.mkdirp(this.quarantineDir);
+    const stamp = String(now).padStart(15, '0');
+    const target = posix.join(this.quarantineDir, `${stamp}-store-jobs-${posix.basename(file)}`);
+    await this.fs.rename(file, target);
+    if (file.endsWith('.job')) {
+      const state = `${file.slice(0, -'.job'.length)}.state`;
+      if (await this.fs.stat(state)) await this.fs.rename(state, posix.join(this.quarantineDir, `${stamp}-store-jobs-${posix.basename(state)}`));
+    }
+    return target;
   }
 
   jobPath(id: string): string {
@@ -91,7 +110,8 @@ export class StoreJobStore {
     if (!options.replace && (await this.fs.stat(this.jobPath(job.job_id)))) {
       throw new FtError('USAGE', `a store job "${job.job_id}" already exists: remove it first (ftagent job remove ${job.job_id}) or add with --replace`);
     }
-    await this.fs.writeFileAtomic(this.jobPath(job.job_id), encodeRecord(JOB_KIND, VERSION, { job, addedAt }));
+    // The job as given, in JSON text, so ids beyond 2^53 survive (json-ids.ts).
+    await this.fs.writeFileAtomic(this.jobPath(job.job_id), encodeRecord(JOB_KIND, VERSION, { jobJson: stringifyJson(job.source), addedAt }));
   }
 
   async remove(id: string): Promise<void> {
@@ -101,9 +121,9 @@ export class StoreJobStore {
   }
 
   /** Every job that reads back whole; damaged ones are returned in `damaged` with the reason. */
-  async list(): Promise<{ jobs: StoredJob[]; damaged: { file: string; error: string }[] }> {
+  async list(): Promise<{ jobs: StoredJob[]; damaged: { file: string; error: string; code?: string }[] }> {
     const jobs: StoredJob[] = [];
-    const damaged: { file: string; error: string }[] = [];
+    const damaged: { file: string; error: string; code?: string }[] = [];
     for (const name of await this.fs.list(this.dir)) {
       if (!name.endsWith('.job') || isTempName(name)) continue;
       const file = posix.join(this.dir, name);
@@ -111,7 +131,7 @@ export class StoreJobStore {
         const j = await this.readJobFile(file);
         if (j) jobs.push(j);
       } catch (err) {
-        damaged.push({ file, error: err instanceof Error ? err.message : String(err) });
+        damaged.push({ file, error: err instanceof Error ? err.message : String(err), ...(err instanceof FtError ? { code: err.code } : {}) });
       }
     }
     return { jobs, damaged };
@@ -152,8 +172,16 @@ export class StoreJobStore {
     const bytes = await this.fs.readFile(file);
     if (!bytes) return undefined;
     const { body } = decodeRecord(bytes, { kind: JOB_KIND, versions: [VERSION], file });
-    const o = body as { job?: unknown; addedAt?: unknown };
+    const o = body as { job?: unknown; jobJson?: unknown; addedAt?: unknown };
     if (typeof o !== 'object' || o === null || typeof o.addedAt !== 'number') throw new FtError('STATE_CORRUPT', `state file ${file} has no addedAt`);
-    return { job: parseStoreJob(o.job, file), addedAt: o.addedAt };
+    let given = o.job;
+    if (typeof o.jobJson === 'string') {
+      try {
+        given = parseJsonKeepingIds(o.jobJson);
+      } catch (err) {
+        throw new FtError('STATE_CORRUPT', `state file ${file} holds a job that is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return { job: parseStoreJob(given, file), addedAt: o.addedAt };
   }
 }

@@ -5,7 +5,8 @@
  */
 import { FtError } from '../errors';
 import type { SniffId } from '../protocol/file-sniffer';
-import { parseSchedule } from './schedule';
+import { JsonNumberText } from '../protocol/json-ids';
+import { parseSchedule, timezoneProblem } from './schedule';
 import { checkWildcardPath } from './wildcard';
 
 export type StoreTaskType = 'broadcast' | 'upload';
@@ -27,11 +28,15 @@ export interface StoreTask {
 }
 
 export interface StoreJob {
-  /** Also the state file's name, hence the restricted characters. */
+  /** The id as text: also the state file's name, hence the restricted characters. */
   job_id: string;
+  /** The id as the job gives it, number or string, echoed in every request. */
+  sentJobId: SniffId;
+  /** The job exactly as given (ids kept as written); what `job add` stores. */
+  source: unknown;
   name?: string;
   enable: boolean;
-  /** `sec min hour dom mon dow`. */
+  /** `min hour dom mon dow`, or `sec min hour dom mon dow`. */
   execution_time: string;
   /** Seconds after each firing during which the job may run (WAITs, retries); then it stops. */
   duration: number;
@@ -49,12 +54,14 @@ export function parseStoreJob(value: unknown, source: string): StoreJob {
     new FtError('CONFIG_INVALID', `${source}: ${field} ${problem}`, { details: { source, field } });
   const o = asObject(value, () => bad('the job', 'must be a JSON object'));
   const jobId = o.job_id ?? o.id;
-  if ((typeof jobId !== 'string' && typeof jobId !== 'number') || !jobIdRe.test(String(jobId))) {
+  if (!isId(jobId) || !jobIdRe.test(String(jobId))) {
     throw bad('"job_id"', 'must be 1-100 letters, digits, ".", "_" or "-" (it names the job\'s state file), e.g. "job_id": "campaign-42"');
   }
   const execution = o.execution_time;
-  if (typeof execution !== 'string') throw bad('"execution_time"', 'must be a 6-field crontab string such as "0 0 2 * * *"');
+  if (typeof execution !== 'string') throw bad('"execution_time"', 'must be a crontab string such as "0 2 * * *" or, with seconds, "0 0 2 * * *"');
   const timezone = optionalString(o, 'timezone', bad);
+  const tzProblem = timezone === undefined ? undefined : timezoneProblem(timezone);
+  if (tzProblem) throw bad('"timezone"', tzProblem);
   try {
     parseSchedule(execution, timezone);
   } catch (err) {
@@ -78,6 +85,8 @@ export function parseStoreJob(value: unknown, source: string): StoreJob {
   const name = optionalString(o, 'name', bad);
   return {
     job_id: String(jobId),
+    sentJobId: jobId,
+    source: value,
     ...(name !== undefined ? { name } : {}),
     enable: enable === true || enable === 1,
     execution_time: execution,
@@ -92,7 +101,7 @@ function parseTask(value: unknown, at: string, bad: (f: string, p: string) => Ft
   const o = asObject(value, () => bad(at, 'must be an object'));
   const id = (k: string): SniffId => {
     const v = o[k];
-    if ((typeof v !== 'string' || v === '') && typeof v !== 'number') throw bad(`${at}.${k}`, 'must be a non-empty string or a number');
+    if (!isId(v) || v === '') throw bad(`${at}.${k}`, 'must be a non-empty string or a number');
     return v;
   };
   const rawType = typeof o.type === 'string' ? o.type.toUpperCase() : '';
@@ -110,8 +119,8 @@ function parseTask(value: unknown, at: string, bad: (f: string, p: string) => Ft
   const list = (k: string): SniffId[] => {
     const v = o[k];
     if (v === undefined || v === null) return [];
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' || typeof x === 'number')) throw bad(`${at}.${k}`, 'must be a list of ids');
-    return v as SniffId[];
+    if (!Array.isArray(v) || !v.every(isId)) throw bad(`${at}.${k}`, 'must be a list of ids');
+    return v;
   };
   const groups = list('groups');
   const servers = list('servers');
@@ -132,6 +141,10 @@ function parseTask(value: unknown, at: string, bad: (f: string, p: string) => Ft
     retry_times: int('retry_times', 3, 1000),
     retry_interval: int('retry_interval', 30, 86400),
   };
+}
+
+function isId(v: unknown): v is SniffId {
+  return typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)) || v instanceof JsonNumberText;
 }
 
 function asObject(v: unknown, fail: () => FtError): Record<string, unknown> {

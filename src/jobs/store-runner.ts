@@ -6,20 +6,29 @@
  * When a job fires:  6-field crontab, times from the injected clock (schedule.ts).
  * Catch-up:          a firing missed while the agent was off runs once, late, if its window
  *                    (firing + duration) is still open; older misses are skipped and logged.
- * A run:             tasks in order; each matching file is its own transfer (store-upload.ts) with the
+ * A run:             every task's matching files are listed first, then sent concurrently, each its
+ *                    own transfer (store-upload.ts) asking the server for its own slot, so the server's
+ *                    WAIT (MaxCurrentSession) governs. At most `maxParallelTransfers` run at once
+ *                    across all jobs (TransferSlots); a transfer gives its slot back once END is out,
+ *                    and its linger (answering late GIVEMEs) goes on in the background, at most
+ *                    `maxLingering` of them (the oldest is cut short beyond that). Each file keeps its
  *                    task's retry_times / retry_interval; nothing is started or retried after the end
  *                    time. The state file is rewritten after every file, so a restart loses at most the
- *                    transfer that was in flight.
+ *                    transfers that were in flight.
  */
-import { FtError } from '../errors';
+import { FtError, isFtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { sleep, type Clock } from '../mqtt/clock';
 import type { DurableFs } from '../storage/durable-fs';
-import { runStoreUpload, type StoreRequester, type StoreUploadNftpOptions, type StoreUploadOptions, type StoreUploadResult } from '../transfer/store-upload';
+import { runStoreUpload, type Linger, type StoreRequester, type StoreUploadNftpOptions, type StoreUploadOptions, type StoreUploadResult } from '../transfer/store-upload';
 import { historyLimit, StoreJobStore, type FileResult, type JobState, type RunRecord, type StoredJob, type TaskResult } from './job-store';
 import { parseSchedule } from './schedule';
 import type { StoreJob, StoreTask } from './store-job';
+import { TransferSlots } from './transfer-slots';
 import { expandTaskPath } from './wildcard';
+
+/** Transfers at once across every store job when the config does not say. */
+export const defaultMaxParallelTransfers = 8;
 
 export interface StoreJobsOptions {
   channel: StoreRequester;
@@ -32,6 +41,15 @@ export interface StoreJobsOptions {
   requestTimeoutMs?: number;
   /** How often job files are re-read (jobs added or removed by the CLI). Default 30 s. */
   rescanMs?: number;
+  /**
+   * Watches the job folder and calls back on any change (the daemon passes fs.watch), so `job add`
+   * and `job remove` take effect at once; the periodic rescan stays as the fallback.
+   */
+  watchJobs?: (dir: string, onChange: () => void) => () => void;
+  /** Transfers at once, all jobs together. Default 8. */
+  maxParallelTransfers?: number;
+  /** Lingering senders kept at once; beyond it the oldest stops answering GIVEME. Default 4 × maxParallelTransfers. */
+  maxLingering?: number;
   /** The transfer of one file; tests replace it. Default runStoreUpload. */
   transfer?: (options: StoreUploadOptions) => Promise<StoreUploadResult>;
   /** Called after a run's final state is written. */
@@ -47,9 +65,12 @@ export interface StoreJobsHandle {
 
 export function startStoreJobs(options: StoreJobsOptions): StoreJobsHandle {
   const runner = new StoreJobRunner(options);
-  void runner.rescan();
+  void runner.begin();
   return { rescan: () => runner.rescan(), stop: () => runner.stop() };
 }
+
+/** A burst of changes (temp file, rename, fsync) becomes one rescan this long after the first. */
+const watchSettleMs = 50;
 
 interface ActiveRun {
   abort: AbortController;
@@ -60,14 +81,41 @@ class StoreJobRunner {
   private readonly store: StoreJobStore;
   private readonly log: Logger;
   private readonly active = new Map<string, ActiveRun>();
+  private readonly slots: TransferSlots;
+  /** Oldest first. */
+  private readonly lingers: Linger[] = [];
   private cancelWake: (() => void) | undefined;
   private scanning: Promise<void> | undefined;
   private rescanAgain = false;
   private stopped = false;
+  private unwatch: (() => void) | undefined;
+  private cancelSettle: (() => void) | undefined;
 
   constructor(private readonly o: StoreJobsOptions) {
     this.store = new StoreJobStore(o.fs, o.stateDir);
     this.log = (o.logger ?? silentLogger).child({ component: 'store-jobs' });
+    this.slots = new TransferSlots(o.maxParallelTransfers ?? defaultMaxParallelTransfers);
+  }
+
+  async begin(): Promise<void> {
+    const watch = this.o.watchJobs;
+    if (watch) {
+      try {
+        await this.o.fs.mkdirp(this.store.dir);
+        if (!this.stopped) this.unwatch = watch(this.store.dir, () => this.onJobsChanged());
+      } catch (err) {
+        this.log.warn({ err }, `store jobs: cannot watch ${this.store.dir}; changes are seen at the periodic rescan`);
+      }
+    }
+    await this.rescan();
+  }
+
+  private onJobsChanged(): void {
+    if (this.stopped || this.cancelSettle) return;
+    this.cancelSettle = this.o.clock.after(watchSettleMs, () => {
+      this.cancelSettle = undefined;
+      void this.rescan();
+    });
   }
 
   /** One scan at a time; a request during a scan runs one more after it. */
@@ -93,15 +141,23 @@ class StoreJobRunner {
   async stop(): Promise<void> {
     this.stopped = true;
     this.cancelWake?.();
+    this.cancelSettle?.();
+    this.unwatch?.();
     for (const run of this.active.values()) run.abort.abort();
     await this.scanning;
     await Promise.all([...this.active.values()].map((r) => r.done));
+    const lingers = this.lingers.splice(0);
+    for (const l of lingers) l.stop();
+    await Promise.all(lingers.map((l) => l.done));
   }
 
   private async scan(): Promise<void> {
     const now = this.o.clock.now();
     const { jobs, damaged } = await this.store.list();
-    for (const d of damaged) this.log.error({ file: d.file }, `store job file is damaged and ignored: ${d.error}`);
+    for (const d of damaged) {
+      if (d.code === 'STATE_CORRUPT' || d.code === 'CONFIG_INVALID') await this.setAside(d.file, d.error);
+      else this.log.error({ file: d.file }, `store job file cannot be read now; trying again at the next scan: ${d.error}`);
+    }
     const present = new Set(jobs.map((j) => j.job.job_id));
     for (const [id, run] of this.active) {
       if (!present.has(id)) {
@@ -112,12 +168,27 @@ class StoreJobRunner {
     let wakeAt = now + (this.o.rescanMs ?? 30_000);
     for (const stored of jobs) {
       if (this.stopped) return;
-      const next = await this.consider(stored, now);
-      if (next !== null) wakeAt = Math.min(wakeAt, next);
+      try {
+        const next = await this.consider(stored, now);
+        if (next !== null) wakeAt = Math.min(wakeAt, next);
+      } catch (err) {
+        // One job that cannot be scheduled must not stop the others; one that never can is moved aside.
+        if (isFtError(err, 'CONFIG_INVALID')) await this.setAside(this.store.jobPath(stored.job.job_id), err.message);
+        else this.log.error({ err, job: stored.job.job_id }, 'store job: scan failed for this job; the others run, it is tried again at the next scan');
+      }
     }
     if (this.stopped) return;
     this.cancelWake?.();
     this.cancelWake = this.o.clock.after(Math.max(0, wakeAt - this.o.clock.now()), () => void this.rescan());
+  }
+
+  private async setAside(file: string, reason: string): Promise<void> {
+    try {
+      const movedTo = await this.store.quarantine(file, this.o.clock.now());
+      this.log.error({ file, movedTo }, `store job file cannot run and was moved aside (the other jobs run): ${reason}`);
+    } catch (err) {
+      this.log.error({ file, err }, `store job file cannot run and could not be moved aside; ignored: ${reason}`);
+    }
   }
 
   /** Starts the job if due; returns its next firing time (or null). */
@@ -179,40 +250,65 @@ class StoreJobRunner {
   }
 
   private async execute(job: StoreJob, state: JobState, run: RunRecord, signal: AbortSignal): Promise<void> {
+    const save = serialWriter(() => this.store.writeState(state));
+    const work: { task: StoreTask; file: FileResult }[] = [];
+    const sending: { task: StoreTask; result: TaskResult }[] = [];
     for (const task of job.tasks) {
       const result = run.tasks.find((t) => t.task_id === String(task.task_id));
       if (!result || result.state !== 'pending') continue;
-      await this.runTask(job, task, state, run, result, signal);
-      if (signal.aborted) return; // left 'running' on disk, resumed by the next start
+      const files = await this.listFiles(task, result, save);
+      if (!files) continue;
+      sending.push({ task, result });
+      for (const file of files) if (file.state !== 'done') work.push({ task, file });
+    }
+    // Every file asks for its own slot; the server's WAIT and our slot count pace them.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (!signal.aborted && next < work.length) {
+        const w = work[next++] as { task: StoreTask; file: FileResult };
+        await this.sendFile(job, w.task, run, w.file, signal);
+        // Also when stopping: a file that finished just before is not sent again after the restart.
+        await save();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(work.length, this.slots.size) }, worker));
+    if (signal.aborted) return; // left 'running' on disk, resumed by the next start
+    for (const { result } of sending) {
+      const failed = (result.files ?? []).filter((f) => f.state !== 'done');
+      result.state = failed.length === 0 ? 'done' : 'failed';
+      if (failed.length > 0) result.error = `${failed.length} of ${result.files?.length ?? 0} file(s) failed`;
     }
     const failed = run.tasks.filter((t) => t.state !== 'done');
     run.state = failed.length === 0 ? 'done' : 'failed';
     if (failed.length > 0) run.error = `${failed.length} of ${run.tasks.length} task(s) failed`;
+    await save();
     await this.finish(job.job_id, state, run);
   }
 
-  private async runTask(job: StoreJob, task: StoreTask, state: JobState, run: RunRecord, result: TaskResult, signal: AbortSignal): Promise<void> {
-    if (!result.files) {
-      const files = await expandTaskPath(this.o.fs, task.path);
-      if (files.length === 0) {
-        result.state = 'failed';
-        result.error = `no file matches ${task.path}`;
-        await this.store.writeState(state);
-        return;
-      }
-      result.files = files.map((path) => ({ path, state: 'pending', attempts: 0 }));
-      await this.store.writeState(state);
+  /** The task's files, listed once per run and kept (a resumed run sends the same ones); null if none match. */
+  private async listFiles(task: StoreTask, result: TaskResult, save: () => Promise<void>): Promise<FileResult[] | null> {
+    if (result.files) return result.files;
+    const files = await expandTaskPath(this.o.fs, task.path);
+    if (files.length === 0) {
+      result.state = 'failed';
+      result.error = `no file matches ${task.path}`;
+      await save();
+      return null;
     }
-    for (const file of result.files) {
-      if (file.state === 'done') continue;
-      await this.sendFile(job, task, run, file, signal);
-      if (signal.aborted) return;
-      await this.store.writeState(state);
-    }
-    const failed = result.files.filter((f) => f.state !== 'done');
-    result.state = failed.length === 0 ? 'done' : 'failed';
-    if (failed.length > 0) result.error = `${failed.length} of ${result.files.length} file(s) failed`;
-    await this.store.writeState(state);
+    result.files = files.map((path) => ({ path, state: 'pending', attempts: 0 }));
+    await save();
+    return result.files;
+  }
+
+  /** Keeps a finished transfer's linger going in the background, within the bound. */
+  private adoptLinger(linger: Linger): void {
+    this.lingers.push(linger);
+    void linger.done.then(() => {
+      const i = this.lingers.indexOf(linger);
+      if (i >= 0) this.lingers.splice(i, 1);
+    });
+    const max = this.o.maxLingering ?? 4 * this.slots.size;
+    while (this.lingers.length > max) this.lingers.shift()?.stop();
   }
 
   /** One file: first attempt plus retry_times, retry_interval apart, never past the end time. */
@@ -225,6 +321,8 @@ class StoreJobRunner {
         file.error = `${file.error ? `${file.error}; ` : ''}the job's end time came before the file could be sent`;
         return;
       }
+      const release = await this.slots.acquire(signal);
+      if (!release) return;
       try {
         const r = await (this.o.transfer ?? runStoreUpload)({
           channel: this.o.channel,
@@ -233,7 +331,7 @@ class StoreJobRunner {
           verb: task.type,
           file: file.path,
           target_path: targetFor(task, file.path),
-          job_id: job.job_id,
+          job_id: job.sentJobId,
           task_id: task.task_id,
           script_id: task.script_id,
           groups: task.groups,
@@ -243,6 +341,7 @@ class StoreJobRunner {
           ...(this.o.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}),
           ...(this.o.nftp ? { nftp: this.o.nftp } : {}),
         });
+        this.adoptLinger(r.linger);
         file.attempts++;
         file.state = 'done';
         file.topic = r.topic;
@@ -250,8 +349,10 @@ class StoreJobRunner {
         file.finishedAt = clock.now();
         delete file.error;
         delete file.errorCode;
+        release();
         return;
       } catch (err) {
+        release();
         // An interrupted attempt is not counted: the next start tries it again in full.
         if (signal.aborted) return;
         file.attempts++;
@@ -278,6 +379,27 @@ class StoreJobRunner {
     if (await this.store.get(jobId).catch(() => undefined)) await this.store.writeState(state);
     this.log.info({ job: jobId, state: run.state, error: run.error }, 'store job run finished');
   }
+}
+
+/** Runs `write` one at a time; calls made while one runs share the single write after it. */
+function serialWriter(write: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+  const start = (): Promise<void> => {
+    const p = write().finally(() => {
+      if (running === p) running = undefined;
+    });
+    running = p;
+    return p;
+  };
+  return () => {
+    if (!running) return start();
+    queued ??= running.catch(() => undefined).then(() => {
+      queued = undefined;
+      return start();
+    });
+    return queued;
+  };
 }
 
 /** A wildcard task sends each file under target_path's directory with its own name; otherwise target_path as given. */

@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { FtError } from '../errors';
+import { JsonNumberText, parseJsonKeepingIds, stringifyJson } from './json-ids';
 
 export const sniffVerbs = ['dir', 'download', 'upload', 'broadcast', 'push'] as const;
 export type SniffVerb = (typeof sniffVerbs)[number];
@@ -25,8 +26,16 @@ export type SniffAck = (typeof sniffAcks)[number];
 export const dirResults = ['OK', 'NOT_ALLOW', 'NOT_EXIST', 'ERROR'] as const;
 export type DirResult = (typeof dirResults)[number];
 
-/** Job, task and script ids: the docs never say whether they are numbers or strings, so both are kept as sent. */
-export type SniffId = string | number;
+/**
+ * Job, task and script ids: the docs never say whether they are numbers or strings, so both are kept
+ * as sent; numbers parsed from the wire or a job file are kept as their text (json-ids.ts), so even
+ * ids beyond 2^53 are echoed digit for digit.
+ */
+export type SniffId = string | number | JsonNumberText;
+
+function isId(v: unknown): v is SniffId {
+  return typeof v === 'string' || typeof v === 'number' || v instanceof JsonNumberText;
+}
 
 export interface DirRequest {
   verb: 'dir';
@@ -133,7 +142,7 @@ export function newRequestId(): string {
 
 export function encodeSnifferRequest(request: SniffRequest): Buffer {
   const { verb: _verb, ...body } = request;
-  return Buffer.from(JSON.stringify(body), 'utf8');
+  return Buffer.from(stringifyJson(body), 'utf8');
 }
 
 export interface SniffResponseFields {
@@ -151,7 +160,7 @@ export interface SniffResponseFields {
 export function encodeSnifferResponse(requestFields: Record<string, unknown>, fields: SniffResponseFields): Buffer {
   const out: Record<string, unknown> = { ...requestFields };
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = v;
-  return Buffer.from(JSON.stringify(out), 'utf8');
+  return Buffer.from(stringifyJson(out), 'utf8');
 }
 
 // ---- decode -----------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ export function decodeSnifferMessage(topic: string, payload: Uint8Array): SniffM
   const fields = parseObject(topic, payload);
   const { verb, clientId } = where;
   const requestId = fields.request_id;
-  if (typeof requestId !== 'string' && typeof requestId !== 'number') throw malformed(topic, 'it has no request_id');
+  if (!isId(requestId)) throw malformed(topic, 'it has no request_id');
   const request_id = String(requestId);
   if ('ack' in fields || 'result' in fields) {
     return { kind: 'response', verb, clientId, response: decodeResponse(topic, verb, request_id, fields) };
@@ -218,7 +227,7 @@ function decodeResponse(topic: string, verb: SniffVerb, request_id: string, f: R
 function parseObject(topic: string, payload: Uint8Array): Record<string, unknown> {
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
+    value = parseJsonKeepingIds(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8'));
   } catch {
     throw malformed(topic, `the payload is not JSON (${payload.byteLength} bytes)`);
   }
@@ -242,14 +251,14 @@ function optionalString(topic: string, f: Record<string, unknown>, key: string):
 function optionalId(topic: string, f: Record<string, unknown>, key: string): SniffId | undefined {
   const v = f[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' && typeof v !== 'number') throw malformed(topic, `its "${key}" is neither a string nor a number`);
+  if (!isId(v)) throw malformed(topic, `its "${key}" is neither a string nor a number`);
   return v;
 }
 
 function idList(topic: string, f: Record<string, unknown>, key: string): SniffId[] {
   const v = f[key];
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' || typeof x === 'number')) {
+  if (!Array.isArray(v) || !v.every(isId)) {
     throw malformed(topic, `its "${key}" is not a list of ids`);
   }
   return v as SniffId[];

@@ -46,6 +46,11 @@ export interface NftpSenderOptions {
   maxLingerMs?: number;
   /** Only for messages and logs. */
   topic?: string;
+  /**
+   * Called once every block went out the first time (END sent), with the result so far. The linger
+   * that follows only answers GIVEMEs, so a caller may hand its transfer slot on from here.
+   */
+  onAllSent?: (soFar: NftpSendResult) => void;
 }
 
 export interface NftpSendResult {
@@ -83,6 +88,7 @@ interface SenderCtx {
   readonly fileid: number;
   readonly helloId: number;
   readonly topic: string;
+  readonly onAllSent: ((soFar: NftpSendResult) => void) | undefined;
   filehash: number | undefined;
   startedAt: number;
   helloAttempts: number;
@@ -143,6 +149,7 @@ export class NftpSender {
       fileid: nftpFileId(name),
       helloId,
       topic: options.topic ?? 'the transfer topic',
+      onAllSent: options.onAllSent,
       filehash: options.filehash,
       startedAt: options.clock.now(),
       helloAttempts: 0,
@@ -204,15 +211,7 @@ export class NftpSender {
   private onEnter(c: SenderCtx, state: NftpSenderState): void {
     if (state === 'done') {
       c.log.info({ blocks: c.plan.blocks, resent: c.blocksResent }, 'nftp send finished (linger over)');
-      this.settle?.resolve({
-        fileid: c.fileid,
-        filehash: c.filehash ?? 0,
-        blocks: c.plan.blocks,
-        blocksSent: c.nextBlock,
-        blocksResent: c.blocksResent,
-        helloAttempts: c.helloAttempts,
-        durationMs: c.clock.now() - c.startedAt,
-      });
+      this.settle?.resolve(resultOf(c));
     } else if (state === 'failed') {
       stopTimer(c);
       const error = c.error ?? new FtError('PROTOCOL_ERROR', 'nftp send failed');
@@ -289,7 +288,20 @@ async function sendBurst(c: SenderCtx): Promise<void> {
     c.lingerStartedAt = c.clock.now();
     c.log.debug({ lingerMs: c.o.lingerMs }, 'nftp END sent; lingering for GIVEME');
     setTimer(c, c.o.lingerMs, { kind: 'lingerOver' });
+    c.onAllSent?.(resultOf(c));
   }
+}
+
+function resultOf(c: SenderCtx): NftpSendResult {
+  return {
+    fileid: c.fileid,
+    filehash: c.filehash ?? 0,
+    blocks: c.plan.blocks,
+    blocksSent: c.nextBlock,
+    blocksResent: c.blocksResent,
+    helloAttempts: c.helloAttempts,
+    durationMs: c.clock.now() - c.startedAt,
+  };
 }
 
 async function answerGiveme(c: SenderCtx, e: { packet: NftpGiveme }): Promise<void> {

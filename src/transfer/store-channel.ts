@@ -20,6 +20,7 @@ import {
   parseSnifferTopic,
   sniffVerbs,
   snifferTopic,
+  snifferTopicPrefix,
   type SniffRequest,
   type SniffRequestBody,
   type SniffRequestOf,
@@ -48,6 +49,15 @@ export interface IncomingStoreRequest<V extends SniffVerb = SniffVerb> {
 }
 export type StoreRequestHandler<V extends SniffVerb> = (incoming: IncomingStoreRequest<V>) => void | Promise<void>;
 
+/** A `download` request another client published on its own topic (this agent serving files). */
+export interface ForeignDownloadRequest {
+  /** The requester: the answer goes to its topic. */
+  clientId: string;
+  request: SniffRequestOf<'download'>;
+  fields: Record<string, unknown>;
+}
+export type ForeignDownloadHandler = (incoming: ForeignDownloadRequest) => void | Promise<void>;
+
 /** One nftp topic: `link` for the session's publishes, `onPacket` for what arrives there. */
 export interface NftpTopic {
   readonly topic: string;
@@ -65,6 +75,9 @@ interface PendingRequest {
   reject(e: FtError): void;
 }
 
+/** Every client's download requests; `+` matches here because the `$` is only in the first level. */
+const downloadsFromAll = `${snifferTopicPrefix}download/+`;
+
 /** Own request ids remembered after they settle, so a late echo (MQTT 3.1.1 has no No Local) is still ignored. */
 const ownIdMemory = 512;
 
@@ -73,6 +86,7 @@ export class StoreChannel {
   private readonly pending = new Map<string, PendingRequest>();
   private readonly ownIds = new Set<string>();
   private readonly handlers = new Map<SniffVerb, Set<(m: IncomingStoreRequest) => void | Promise<void>>>();
+  private readonly downloadServers = new Set<ForeignDownloadHandler>();
   private readonly nftp = new Map<string, Set<(payload: Uint8Array) => void>>();
   private readonly inflight = new Set<(e: FtError) => void>();
   private readonly linkListeners = new Set<(e: StoreLinkEvent) => void>();
@@ -170,6 +184,28 @@ export class StoreChannel {
     return () => set?.delete(h);
   }
 
+  /**
+   * Serves `download` requests other clients publish on `$file_sniffer/v1/download/+` (subscribed
+   * while at least one handler is registered). Returns the unregister.
+   */
+  serveDownloads(handler: ForeignDownloadHandler): () => void {
+    this.downloadServers.add(handler);
+    const client = this.client;
+    if (this.downloadServers.size === 1 && client) {
+      this.subscribeWith(client, [downloadsFromAll]).catch((err: unknown) => this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'store: cannot subscribe to download requests'));
+    }
+    return () => {
+      this.downloadServers.delete(handler);
+      const c = this.client;
+      if (this.downloadServers.size === 0 && c) void c.unsubscribeAsync(downloadsFromAll).catch(() => undefined);
+    };
+  }
+
+  /** Answers another client's request on that client's topic, echoing its fields. */
+  respondTo(verb: SniffVerb, clientId: string, requestFields: Record<string, unknown>, fields: SniffResponseFields): Promise<void> {
+    return this.publish(snifferTopic(verb, clientId), encodeSnifferResponse(requestFields, fields));
+  }
+
   /** Answers a request: every field of the request is echoed, then `fields` added (spec §2.1). */
   respond(verb: SniffVerb, requestFields: Record<string, unknown>, fields: SniffResponseFields): Promise<void> {
     return this.publish(snifferTopic(verb, this.clientId), encodeSnifferResponse(requestFields, fields));
@@ -238,7 +274,7 @@ export class StoreChannel {
     client.on('message', (topic, payload) => {
       if (client === this.client) this.onMessage(topic, payload);
     });
-    const topics = [...sniffVerbs.map((v) => snifferTopic(v, this.clientId)), ...this.nftp.keys()];
+    const topics = [...sniffVerbs.map((v) => snifferTopic(v, this.clientId)), ...this.nftp.keys(), ...(this.downloadServers.size > 0 ? [downloadsFromAll] : [])];
     try {
       await this.subscribeWith(client, topics);
     } catch (err) {
@@ -276,12 +312,22 @@ export class StoreChannel {
       return;
     }
     const where = parseSnifferTopic(topic);
-    if (!where || where.clientId !== this.clientId) return;
+    if (!where) return;
+    const foreign = where.clientId !== this.clientId;
+    if (foreign && (where.verb !== 'download' || this.downloadServers.size === 0)) return;
     let msg;
     try {
       msg = decodeSnifferMessage(topic, payload);
     } catch (err) {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'store: ignoring a malformed message');
+      return;
+    }
+    if (foreign) {
+      // Answers (ours or another server's) travel on the same topic as the requests we serve.
+      if (msg.kind === 'request' && msg.request.verb === 'download') {
+        const incoming: ForeignDownloadRequest = { clientId: where.clientId, request: msg.request, fields: msg.fields };
+        this.runHandlers(this.downloadServers, incoming, 'download');
+      }
       return;
     }
     if (msg.kind === 'response') {
@@ -297,11 +343,14 @@ export class StoreChannel {
       this.log.debug({ verb: msg.verb, requestId: msg.request.request_id }, 'store: no handler for a server request');
       return;
     }
-    const incoming: IncomingStoreRequest = { verb: msg.verb, request: msg.request, fields: msg.fields };
+    this.runHandlers(handlers, { verb: msg.verb, request: msg.request, fields: msg.fields }, msg.verb);
+  }
+
+  private runHandlers<M>(handlers: Set<(m: M) => void | Promise<void>>, incoming: M, verb: SniffVerb): void {
     for (const h of [...handlers]) {
       Promise.resolve()
         .then(() => h(incoming))
-        .catch((err: unknown) => this.log.error({ err, verb: msg.verb }, 'store request handler failed'));
+        .catch((err: unknown) => this.log.error({ err, verb }, 'store request handler failed'));
     }
   }
 

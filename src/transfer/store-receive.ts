@@ -12,7 +12,7 @@ import path from 'node:path';
 import { errnoCode, FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { systemClock, type Clock } from '../mqtt/clock';
-import type { PushRequest, SniffResponseFields } from '../protocol/file-sniffer';
+import type { PushRequest, SniffId, SniffResponseFields } from '../protocol/file-sniffer';
 import type { NftpWidth } from '../protocol/nftp-packets';
 import { confineWriteTarget, prepareRoots, type ConfineRoot, type WriteTarget } from './confine';
 import { ConfinedDir } from './confined-dir';
@@ -168,8 +168,8 @@ export async function prepareTarget(roots: readonly ConfineRoot[], requested: st
 export interface StoreReceiveRecord {
   verb: 'push';
   requestId: string;
-  jobId: string | number;
-  taskId: string | number;
+  jobId: SniffId;
+  taskId: SniffId;
   requested: string;
   target?: string;
   ok: boolean;

@@ -2,8 +2,9 @@
  * One store-system transfer of a local file to the server (spec §2.1–2.3): ask for a slot with a
  * `broadcast` or `upload` request, then run the nftp sender on the topic the server allocated.
  *
- *   ok + topic      → nftp send there
- *   WAIT + timeout  → wait that long and ask again, until the end time
+ *   ok + topic      → nftp send there; the result comes once END is out, the linger (answering
+ *                     late GIVEMEs) goes on in the background and never holds the caller's slot
+ *   WAIT + timeout  → wait that long (floor, cap, jitter: waitDelayMs) and ask again, until the end time
  *   ERROR / BadReq  → fail with the server's reason (permanent)
  *   no answer       → ask again after a jittered backoff, a bounded number of times
  *   link down       → wait for the link (not counted as "no answer"), within the end time
@@ -72,8 +73,8 @@ export interface StoreUploadOptions {
   random?: () => number;
   /** WAIT answers accepted before giving up when there is no end time. Default 1000. */
   maxWaits?: number;
-  /** WAIT without a usable timeout waits this long. Default 5 s. */
-  defaultWaitMs?: number;
+  /** Bounds on the wait after WAIT (waitDelayMs); tests shorten them. */
+  waitPolicy?: WaitPolicy;
   nftp?: StoreUploadNftpOptions;
   signal?: AbortSignal;
   /** Called when the server grants a slot (tests, progress). */
@@ -86,15 +87,48 @@ export interface StoreUploadResult {
   size: number;
   requests: number;
   waits: number;
+  /** The sender's counts when END went out. */
   nftp: NftpSendResult;
+  /** The linger after END, answering late GIVEMEs; settles (never rejects) when it ends. */
+  linger: Linger;
 }
 
-type State = 'idle' | 'asking' | 'waiting' | 'sending' | 'done' | 'failed';
+export interface Linger {
+  /** The sender's final counts (GIVEMEs answered included). */
+  readonly done: Promise<NftpSendResult>;
+  /** Ends the linger now (shutdown, or too many lingering at once). */
+  stop(): void;
+}
+
+/**
+ * How long to wait after WAIT. The store system's docs give `timeout` in milliseconds; a server that
+ * sends 5 (meaning seconds, or a tiny delay) would otherwise be asked again at once by every store, so
+ * the wait never goes below `floorMs`. It never exceeds `capMs` either, so one odd answer cannot
+ * park a transfer past reason. Jitter spreads the retries over one more such wait, never below what
+ * the server asked: a fleet told the same `timeout` at the same moment does not come back in step.
+ */
+export interface WaitPolicy {
+  floorMs: number;
+  capMs: number;
+  /** A WAIT without a usable timeout. */
+  defaultMs: number;
+}
+
+export const defaultWaitPolicy: WaitPolicy = { floorMs: 1000, capMs: 60_000, defaultMs: 5000 };
+
+export function waitDelayMs(timeoutMs: number | undefined, policy: WaitPolicy = defaultWaitPolicy, random: () => number = Math.random): number {
+  const asked = timeoutMs !== undefined && timeoutMs > 0 ? timeoutMs : policy.defaultMs;
+  const base = Math.min(policy.capMs, Math.max(policy.floorMs, asked));
+  return Math.min(policy.capMs, Math.round(base * (1 + random())));
+}
+
+type State = 'idle' | 'asking' | 'waiting' | 'sending' | 'lingering' | 'done' | 'failed';
 type Event =
   | { kind: 'start' }
   | { kind: 'answer'; response: SniffResponse }
   | { kind: 'noAnswer'; error: FtError }
   | { kind: 'retry' }
+  | { kind: 'allSent'; result: NftpSendResult }
   | { kind: 'sent'; result: NftpSendResult }
   | { kind: 'abort'; error: FtError };
 
@@ -122,7 +156,8 @@ const transitions: readonly Transition<State, Event, Ctx>[] = [
   { from: 'asking', on: 'answer', run: handleAnswer, to: (c) => (c.sender ? 'sending' : 'waiting') },
   { from: 'asking', on: 'noAnswer', run: retryLater, to: 'waiting' },
   { from: 'waiting', on: 'retry', run: ask, to: 'asking' },
-  { from: 'sending', on: 'sent', run: recordSent, to: 'done' },
+  { from: 'sending', on: 'allSent', run: recordSent, to: 'lingering' },
+  { from: ['sending', 'lingering'], on: 'sent', run: recordSent, to: 'done' },
   { from: '*', on: 'abort', run: recordAbort, to: 'failed' },
 ];
 
@@ -130,6 +165,17 @@ export async function runStoreUpload(options: StoreUploadOptions): Promise<Store
   const log = (options.logger ?? silentLogger).child({ store: options.verb, job: options.job_id, task: options.task_id, file: options.file });
   let settle!: { resolve: (r: StoreUploadResult) => void; reject: (e: FtError) => void };
   const done = new Promise<StoreUploadResult>((resolve, reject) => (settle = { resolve, reject }));
+  let lingerOver!: (r: NftpSendResult) => void;
+  const linger: Linger = {
+    done: new Promise<NftpSendResult>((resolve) => (lingerOver = resolve)),
+    stop: () => machine.dispatch({ kind: 'abort', error: new FtError('INTERRUPTED', `linger after sending ${options.file} cut short`, { transient: true }) }),
+  };
+  let settled = false;
+  const resolveOnce = (c: Ctx): void => {
+    if (settled || !c.result) return;
+    settled = true;
+    settle.resolve({ topic: c.topic ?? '', size: c.source?.size ?? 0, requests: c.requests, waits: c.waits, nftp: c.result, linger });
+  };
   const ctx: Ctx = {
     o: options,
     log,
@@ -159,13 +205,22 @@ export async function runStoreUpload(options: StoreUploadOptions): Promise<Store
         c.error = asFtError(err, 'GAVE_UP', 'store transfer failed', false);
         return 'failed';
       },
-      onEnter: (c, state) => {
-        if (state === 'done' && c.result && c.topic) {
-          void cleanup(c).then(() => settle.resolve({ topic: c.topic ?? '', size: c.source?.size ?? 0, requests: c.requests, waits: c.waits, nftp: c.result as NftpSendResult }));
+      onEnter: (c, state, from) => {
+        if (state === 'lingering') {
+          resolveOnce(c);
+        } else if (state === 'done') {
+          resolveOnce(c);
+          void cleanup(c).then(() => lingerOver(c.result as NftpSendResult));
+        } else if (state === 'failed' && from === 'lingering') {
+          // The file is out; a linger cut short only means late GIVEMEs go unanswered.
+          log.info({ reason: c.error?.message }, 'store transfer: linger ended early');
+          void cleanup(c).then(() => lingerOver(c.result as NftpSendResult));
         } else if (state === 'failed') {
           const error = c.error ?? new FtError('GAVE_UP', 'store transfer failed');
           log.warn({ code: error.code }, error.message);
-          void cleanup(c).then(() => settle.reject(error));
+          void cleanup(c).then(() => {
+            settle.reject(error);
+          });
         }
       },
     },
@@ -221,9 +276,9 @@ async function handleAnswer(c: Ctx, e: { response: SniffResponse }): Promise<voi
       if (c.waits > max) {
         throw new FtError('GAVE_UP', `the store server answered WAIT ${c.waits - 1} times for ${c.o.file}; giving up`, { transient: true, details: { waits: c.waits - 1 } });
       }
-      const wait = r.timeoutMs !== undefined && r.timeoutMs > 0 ? r.timeoutMs : (c.o.defaultWaitMs ?? 5000);
+      const wait = waitDelayMs(r.timeoutMs, c.o.waitPolicy, c.o.random);
       checkEndTime(c, wait, `while waiting for a transfer slot (the server answered WAIT ${c.waits} time(s))`);
-      c.log.info({ waitMs: wait, waits: c.waits }, 'store server answered WAIT');
+      c.log.info({ waitMs: wait, asked: r.timeoutMs, waits: c.waits }, 'store server answered WAIT');
       c.cancelTimer = c.o.clock.after(wait, () => c.dispatch({ kind: 'retry' }));
       return;
     }
@@ -258,6 +313,7 @@ async function startSending(c: Ctx, r: SniffResponse): Promise<void> {
     blockSize: c.blockSize,
     width: c.width,
     topic,
+    onAllSent: (result) => c.dispatch({ kind: 'allSent', result }),
     ...definedOnly({
       window: n.window,
       intervalMs: n.intervalMs,

@@ -31,11 +31,22 @@ describe('ftagent job', () => {
     expect((await run('list')).out).toContain('no store jobs');
   });
 
-  it('refuses a 5-field crontab and a wildcard in a directory, naming the field', async () => {
-    writeFileSync(join(t.root, 'five.json'), JSON.stringify({ ...good, execution_time: '30 2 * * *' }));
-    const e1 = await run('add', 'five.json').catch((e: unknown) => e);
+  it('takes a standard 5-field crontab as firing at second 0', async () => {
+    writeFileSync(join(t.root, 'five.json'), JSON.stringify({ ...good, execution_time: '30 2 * * *', timezone: 'UTC' }));
+    expect((await run('add', 'five.json')).code).toBe(0);
+    const listed = JSON.parse((await run('list', '--json')).out) as { jobs: { nextRun: string }[] };
+    expect(listed.jobs[0]?.nextRun).toMatch(/T02:30:00\.000Z$/);
+  });
+
+  it('refuses a 4-field crontab, an unknown time zone and a wildcard in a directory, naming the field', async () => {
+    writeFileSync(join(t.root, 'four.json'), JSON.stringify({ ...good, execution_time: '2 * * *' }));
+    const e1 = await run('add', 'four.json').catch((e: unknown) => e);
     expect(isFtError(e1, 'CONFIG_INVALID')).toBe(true);
-    expect((e1 as Error).message).toMatch(/execution_time.*6: seconds minutes hours/);
+    expect((e1 as Error).message).toMatch(/execution_time.*4 field\(s\); it must have 5 .* or 6 with seconds first/);
+    writeFileSync(join(t.root, 'tz.json'), JSON.stringify({ ...good, timezone: 'Mars/Olympus' }));
+    const e3 = await run('add', 'tz.json').catch((e: unknown) => e);
+    expect(isFtError(e3, 'CONFIG_INVALID')).toBe(true);
+    expect((e3 as Error).message).toMatch(/"timezone" is "Mars\/Olympus", which is not a time zone/);
     writeFileSync(join(t.root, 'dir.json'), JSON.stringify({ ...good, tasks: [{ ...good.tasks[0], path: '/data/*/c.mp4' }] }));
     const e2 = await run('add', 'dir.json').catch((e: unknown) => e);
     expect((e2 as Error).message).toMatch(/tasks\[0\]\.path .*only in the file name/);

@@ -6,6 +6,7 @@ import { StoreJobStore, type RunRecord } from '../../src/jobs/job-store';
 import { startStoreJobs, type StoreJobsHandle } from '../../src/jobs/store-runner';
 import { parseStoreJob } from '../../src/jobs/store-job';
 import { systemClock } from '../../src/mqtt/clock';
+import { stringifyJson } from '../../src/protocol/json-ids';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import type { StoreRequester, StoreUploadOptions, StoreUploadResult } from '../../src/transfer/store-upload';
 import { FakeClock } from '../helpers/fake-clock';
@@ -55,7 +56,8 @@ function files(): string {
 }
 
 function okResult(o: StoreUploadOptions): StoreUploadResult {
-  return { topic: `$file/${'0'.repeat(32)}`, size: readFileSync(o.file).length, requests: 1, waits: 0, nftp: { fileid: 0, filehash: 0, blocks: 1, blocksSent: 1, blocksResent: 0, helloAttempts: 1, durationMs: 0 } };
+  const nftp = { fileid: 0, filehash: 0, blocks: 1, blocksSent: 1, blocksResent: 0, helloAttempts: 1, durationMs: 0 };
+  return { topic: `$file/${'0'.repeat(32)}`, size: readFileSync(o.file).length, requests: 1, waits: 0, nftp, linger: { done: Promise.resolve(nftp), stop: () => undefined } };
 }
 
 function runner(clock: FakeClock | typeof systemClock, transfer: (o: StoreUploadOptions) => Promise<StoreUploadResult>, channel: StoreRequester = noChannel) {
@@ -101,7 +103,8 @@ describe('store jobs: schedule, catch-up, retries, restart', () => {
     const run = await r.nextFinished(1);
     expect(run).toMatchObject({ state: 'done', fireAt: T0 + 30_000, endTime: T0 + 90_000, catchUp: false });
     expect(calls.map((c) => c.file)).toEqual([join(dir, 'c1.txt'), join(dir, 'c2.txt')]);
-    expect(calls[0]).toMatchObject({ verb: 'broadcast', job_id: 'job-7', task_id: 1, script_id: 9, groups: ['g1'], target_path: '/dest/c1.txt', endTime: T0 + 90_000 });
+    expect(calls[0]).toMatchObject({ verb: 'broadcast', job_id: 'job-7', groups: ['g1'], target_path: '/dest/c1.txt', endTime: T0 + 90_000 });
+    expect(stringifyJson({ task_id: calls[0]?.task_id, script_id: calls[0]?.script_id })).toBe('{"task_id":1,"script_id":9}');
     await r.h.rescan();
     await clock.advance(60_000);
     expect((await r.nextFinished(2)).fireAt).toBe(T0 + 90_000);

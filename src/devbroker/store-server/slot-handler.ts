@@ -65,15 +65,18 @@ export function createSlotHandlers(options: SlotHandlerOptions): StoreVerbHandle
       topic: intake.topic,
       file: intake.target,
     };
-    intake.done.then(
-      (r) => ctx.record({ at: new Date().toISOString(), ...base, ok: true, size: r.size, filehash: r.filehash, givemes: r.givemesSent }),
-      (err: unknown) => ctx.record({ at: new Date().toISOString(), ...base, ok: false, error: err instanceof Error ? err.message : String(err) }),
-    ).finally(() => {
-      // The token goes back when the transfer ends, whichever way (spec §2.3).
-      token.release();
-      mine.delete(intake);
-      ctx.releaseTopic(intake.topic);
-    });
+    intake.done
+      .finally(() => {
+        // The token goes back when the transfer ends, whichever way (spec §2.3), before the result is
+        // recorded: whoever waits for the result sees the slot free.
+        token.release();
+        mine.delete(intake);
+        ctx.releaseTopic(intake.topic);
+      })
+      .then(
+        (r) => ctx.record({ at: new Date().toISOString(), ...base, ok: true, size: r.size, filehash: r.filehash, givemes: r.givemesSent }),
+        (err: unknown) => ctx.record({ at: new Date().toISOString(), ...base, ok: false, error: err instanceof Error ? err.message : String(err) }),
+      );
   };
 
   const onDisconnect = (clientId: string): void => {
