@@ -137,7 +137,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
   );
   try {
     const result = await uploadFile(
-      { ...options, chunkSize: start.chunkSize, resume: toSnapshot(start), onProgress: (s) => progress.offer(s), signal: abort.signal },
+      { ...options, resume: toSnapshot(start), onProgress: (s) => progress.offer(s), signal: abort.signal },
       { link: deps.link, logger, opener: gatedOpener(opener, () => progress.room()), ...(deps.clock ? { clock: deps.clock } : { clock: systemClock }) },
     );
     // No write may land after finish() removed the checkpoint.
@@ -302,7 +302,7 @@ function freshCheckpoint(
     fileId: generation === 1 ? base : `${base}.${generation}`,
     initPayload,
     source: { path: identity.path, size: identity.size, mtimeMs: identity.mtimeMs, ino: identity.ino },
-    chunkSize: options.chunkSize,
+    ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
     confirmed: [],
     stage: 'init',
     attempts,

@@ -8,7 +8,7 @@
 import { FtError } from '../errors';
 import type { Logger } from '../log';
 import type { Clock } from '../mqtt/clock';
-import type { CommandLink, LinkEvent, PubackInfo } from '../mqtt/command-link';
+import type { CommandLink, LinkEvent, LinkLimits, PubackInfo } from '../mqtt/command-link';
 import type { FileResponse } from '../protocol/emqx-ft-response';
 import { BufferPool } from './buffer-pool';
 import { ChunkReader } from './chunk-reader';
@@ -16,6 +16,7 @@ import { RangeSet, type ByteRange } from './range-set';
 import type { SourceFile, SourceIdentity } from './source-file';
 import { Machine } from './state-machine';
 import { abandonAll, asFtError, fail, releaseWire, type Cmd } from './upload-commands';
+import { chooseGeometry, maxAutoChunkSize, type Geometry } from './upload-geometry';
 import type { UploadOptions } from './upload-options';
 import type { UploadSnapshot, UploadStage } from './upload-snapshot';
 import { transitions } from './upload-transitions';
@@ -68,8 +69,11 @@ export class UploadSession {
   readonly outstanding = new Map<string, Cmd>();
   /** Commands waiting for a free slot of the link: init, fin and re-sends. */
   resendQueue: Cmd[] = [];
-  readonly reader: ChunkReader;
-  readonly pool: BufferPool;
+  /** Segment size and window in use; chosen from the link's limits unless the options set them. */
+  geometry: Geometry;
+  /** The largest default segment allowed: lowered when the broker keeps dropping large commands. */
+  chunkCeiling = maxAutoChunkSize;
+  reader: ChunkReader;
   pause: Pause | null = null;
   error: FtError | null = null;
   finished = false;
@@ -89,10 +93,9 @@ export class UploadSession {
     readonly setup: SessionSetup,
     readonly ports: SessionPorts,
   ) {
-    const { options } = setup;
     this.confirmed = new RangeSet(setup.confirmed ?? []);
-    this.pool = new BufferPool(options.chunkSize, options.window + 1);
-    this.reader = new ChunkReader(setup.source, setup.identity.size, options.chunkSize, this.pool);
+    this.geometry = this.geometryFor(ports.link.limits());
+    this.reader = this.readerFor(this.geometry);
     this.linkUp = ports.link.isUp();
     this.settled = new Promise((resolve, reject) => {
       this.resolveOutcome = resolve;
@@ -150,9 +153,33 @@ export class UploadSession {
     };
   }
 
-  /** Own window: the setting, never above the broker's Receive Maximum. */
+  /** Own window: the chosen one, never above the broker's Receive Maximum. */
   window(): number {
-    return Math.max(1, Math.min(this.options.window, this.ports.link.limits().receiveMaximum));
+    return Math.max(1, Math.min(this.geometry.window, this.ports.link.limits().receiveMaximum));
+  }
+
+  /** The geometry these link limits call for (the options' explicit values win). */
+  geometryFor(limits: LinkLimits): Geometry {
+    const o = this.options;
+    return chooseGeometry(
+      {
+        mode: o.mode,
+        fileId: this.setup.fileId,
+        size: this.setup.identity.size,
+        segmentChecksums: o.segmentChecksums,
+        memoryBudget: o.memoryBudget,
+        ...(o.chunkSize !== undefined ? { chunkSize: o.chunkSize } : {}),
+        ...(o.window !== undefined ? { window: o.window } : {}),
+      },
+      limits,
+      this.ports.link.protocolVersion,
+      this.chunkCeiling,
+    );
+  }
+
+  /** A reader over fresh buffers of this geometry: at most window + 1 chunks are ever held. */
+  readerFor(g: Geometry): ChunkReader {
+    return new ChunkReader(this.setup.source, this.setup.identity.size, g.chunkSize, new BufferPool(g.chunkSize, g.window + 1));
   }
 
   private onLinkEvent(e: LinkEvent): void {

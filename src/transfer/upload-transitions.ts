@@ -10,8 +10,9 @@ import { rc } from '../protocol/reason-codes';
 import { describeChange, sameSource } from './source-file';
 import type { Transition } from './state-machine';
 import {
-  drainQueue, fail, isCurrent, makeCmd, queueResend, releaseWire, segmentsOutstanding, type Cmd,
+  abandonAll, drainQueue, fail, isCurrent, makeCmd, queueResend, releaseWire, segmentsOutstanding, type Cmd,
 } from './upload-commands';
+import { largestSegmentFit } from './upload-geometry';
 import { applyResult, brokerName, report } from './upload-results';
 import type { SessionEvent, SessionState, UploadSession } from './upload-session';
 import type { UploadStage } from './upload-snapshot';
@@ -89,18 +90,34 @@ async function pump(s: UploadSession): Promise<void> {
   }
 }
 
-function checkPacketFits(s: UploadSession): void {
-  const max = s.ports.link.limits().maximumPacketSize;
-  const topic = commandTopic(s.options.mode, s.setup.fileId, { kind: 'segment', offset: Math.max(0, s.reader.size), checksum: '0'.repeat(64) });
-  const overhead = 5 + 2 + Buffer.byteLength(topic) + 2 + 9;
-  const largest = Math.max(Math.min(s.options.chunkSize, s.reader.size), s.setup.initPayload.length);
-  if (largest + overhead > max) {
+/**
+ * Chooses the segment size and window for the link as it is now. A new segment size means a new
+ * pass (true is returned): the chunks in flight were cut to the old size, and the broker confirms
+ * byte ranges, so only what it has not confirmed is sent again.
+ */
+function fitGeometry(s: UploadSession): boolean {
+  const limits = s.ports.link.limits();
+  const wanted = s.geometryFor(limits);
+  const explicit = s.options.chunkSize;
+  const fit = largestSegmentFit({ ...s.options, fileId: s.setup.fileId, size: s.reader.size }, limits.maximumPacketSize);
+  const details = { maximumPacketSize: limits.maximumPacketSize, chunkSize: explicit ?? wanted.chunkSize };
+  if (s.setup.initPayload.length > fit) {
+    throw new FtError('CONFIG_INVALID', `the ${s.setup.initPayload.length}-byte init metadata does not fit the broker's maximum packet size of ${limits.maximumPacketSize} bytes: shorten --name or --user-data`, { details });
+  }
+  if (explicit !== undefined && Math.min(explicit, s.reader.size) > fit) {
     throw new FtError(
       'CONFIG_INVALID',
-      `a ${largest}-byte segment does not fit the broker's maximum packet size of ${max} bytes: use --chunk-size ${Math.max(1, max - overhead)} or less`,
-      { details: { maximumPacketSize: max, chunkSize: s.options.chunkSize } },
+      `a ${Math.min(explicit, s.reader.size)}-byte segment does not fit the broker's maximum packet size of ${limits.maximumPacketSize} bytes: use --chunk-size ${Math.max(1, fit)} or less, or leave it out to let ftagent choose`,
+      { details },
     );
   }
+  const resized = wanted.chunkSize !== s.geometry.chunkSize;
+  s.geometry = wanted;
+  if (!resized) return false;
+  s.ports.logger.info({ fileId: s.setup.fileId, chunkSize: wanted.chunkSize, window: wanted.window }, 'segment size chosen for this broker');
+  abandonAll(s);
+  s.reader = s.readerFor(wanted);
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,7 +127,7 @@ async function begin(s: UploadSession): Promise<void> {
   if (s.setup.confirmed && s.setup.confirmed.length > 0) {
     s.ports.logger.info({ fileId: s.setup.fileId, confirmed: s.confirmed.total() }, 'resuming upload');
   }
-  checkPacketFits(s);
+  fitGeometry(s);
   beginPass(s);
   await pump(s);
 }
@@ -202,7 +219,11 @@ function holdInFlight(s: UploadSession, e: EventOf<'down'>): void {
 /** Reconnected: re-send init (byte-identical) and every unacknowledged command, fin included. */
 async function resendUnacked(s: UploadSession): Promise<void> {
   s.linkUp = true;
-  checkPacketFits(s);
+  if (fitGeometry(s)) {
+    beginPass(s);
+    await pump(s);
+    return;
+  }
   const initTopic = commandTopic(s.options.mode, s.setup.fileId, { kind: 'init' });
   s.resendQueue = [...s.outstanding.values()].filter((c) => c.topic !== initTopic);
   const init = s.outstanding.get(initTopic);

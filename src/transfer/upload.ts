@@ -37,8 +37,9 @@ export function validateUploadOptions(options: UploadOptions, protocolVersion: 4
     const problem = fileIdProblem(options.fileId);
     if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(options.fileId)} cannot be used: ${problem}`);
   }
-  if (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1) throw new FtError('USAGE', '--chunk-size must be a positive integer');
-  if (!Number.isSafeInteger(options.window) || options.window < 1) throw new FtError('USAGE', '--window must be a positive integer');
+  if (options.chunkSize !== undefined && (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1)) throw new FtError('USAGE', '--chunk-size must be a positive integer');
+  if (options.window !== undefined && (!Number.isSafeInteger(options.window) || options.window < 1)) throw new FtError('USAGE', '--window must be a positive integer');
+  if (!Number.isSafeInteger(options.memoryBudget) || options.memoryBudget < 1) throw new FtError('USAGE', 'the upload memory budget must be a positive number of bytes');
   if (options.segmentsTtl !== undefined && (!Number.isSafeInteger(options.segmentsTtl) || options.segmentsTtl < 1)) {
     throw new FtError('USAGE', '--segments-ttl must be a positive number of seconds');
   }
