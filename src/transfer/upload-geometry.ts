@@ -20,6 +20,14 @@ export const defaultMemoryBudget = 8 * 1024 * 1024;
 export const emqxDefaultMaxPacket = 1024 * 1024;
 /** Below this a default segment is not made smaller to fit the budget (the window shrinks instead). */
 const minAutoChunkSize = 4096;
+/**
+ * Connections lost in a row with segments in flight and nothing confirmed before the segment size
+ * is halved: one loss may be the network, two in a row with the same large commands is most likely
+ * a broker that drops packets above its limit (EMQX on MQTT 3.1.1 just closes the connection).
+ */
+export const shrinkAfterDrops = 2;
+/** The smallest segment halving goes to; below it the upload fails naming the likely cause. */
+export const minShrunkChunkSize = 4096;
 
 export interface GeometryRequest {
   mode: FtMode;

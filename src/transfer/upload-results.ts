@@ -34,6 +34,7 @@ function resolveDone(s: UploadSession, cmd: Cmd): void {
   if (c.kind === 'segment') {
     s.confirmed.add(c.offset, c.offset + cmd.payload.length);
     s.pauses = 0;
+    s.dropsWithoutProgress = 0;
     report(s);
   } else if (c.kind === 'init' && s.stage === 'init') {
     s.stage = 'segments';

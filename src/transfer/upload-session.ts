@@ -73,6 +73,8 @@ export class UploadSession {
   geometry: Geometry;
   /** The largest default segment allowed: lowered when the broker keeps dropping large commands. */
   chunkCeiling = maxAutoChunkSize;
+  /** Connections lost in a row while segments were in flight, with no segment confirmed since. */
+  dropsWithoutProgress = 0;
   reader: ChunkReader;
   pause: Pause | null = null;
   error: FtError | null = null;

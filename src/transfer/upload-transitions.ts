@@ -12,7 +12,7 @@ import type { Transition } from './state-machine';
 import {
   abandonAll, drainQueue, fail, isCurrent, makeCmd, queueResend, releaseWire, segmentsOutstanding, type Cmd,
 } from './upload-commands';
-import { largestSegmentFit } from './upload-geometry';
+import { largestSegmentFit, maxAutoChunkSize, minShrunkChunkSize, shrinkAfterDrops } from './upload-geometry';
 import { applyResult, brokerName, report } from './upload-results';
 import type { SessionEvent, SessionState, UploadSession } from './upload-session';
 import type { UploadStage } from './upload-snapshot';
@@ -208,12 +208,41 @@ async function endPause(s: UploadSession): Promise<void> {
 function holdInFlight(s: UploadSession, e: EventOf<'down'>): void {
   s.linkUp = false;
   s.ports.logger.info({ fileId: s.setup.fileId, reason: e.reason, outstanding: s.outstanding.size }, 'link down; holding the upload');
+  let largestInFlight = 0;
   for (const cmd of s.outstanding.values()) {
+    // Sent on the lost connection (it has packet ids there) and never answered.
+    if (cmd.command.kind === 'segment' && cmd.packetIds.size > 0) largestInFlight = Math.max(largestInFlight, cmd.payload.length);
     cmd.cancelTimer?.();
     cmd.cancelTimer = null;
     cmd.packetIds.clear();
   }
   s.resendQueue = [];
+  if (largestInFlight > 0) shrinkAfterRepeatedDrops(s, largestInFlight, e.reason);
+}
+
+/**
+ * A broker that closes the connection whenever a segment is above its packet limit looks, from
+ * here, like a connection that dies each time the same large segments are sent. Halve the default
+ * segment size (the next connection cuts the rest of the file anew) down to a floor, then fail
+ * saying what is likely wrong and which setting fixes it.
+ */
+function shrinkAfterRepeatedDrops(s: UploadSession, largestInFlight: number, reason: string): void {
+  s.dropsWithoutProgress += 1;
+  if (s.dropsWithoutProgress < shrinkAfterDrops) return;
+  const current = s.geometry.chunkSize;
+  const explicit = s.options.chunkSize !== undefined;
+  if (explicit || current <= minShrunkChunkSize) {
+    const tried = explicit ? `--chunk-size ${current}` : `segments from ${maxAutoChunkSize} down to ${current} bytes`;
+    fail(s, new FtError(
+      'CONFIG_INVALID',
+      `the connection to broker ${brokerName(s)} closed ${s.dropsWithoutProgress} times in a row while ${largestInFlight}-byte segments were in flight and nothing was confirmed (${tried}; last: ${reason}): the broker's maximum packet size is probably smaller (EMQX: mqtt.max_packet_size; MQTT 3.1.1 cannot announce it). Set --chunk-size (upload.chunkSize) below that limit`,
+      { details: { likelyCause: 'maximumPacketSize', chunkSize: current, drops: s.dropsWithoutProgress } },
+    ));
+    return;
+  }
+  s.chunkCeiling = Math.max(minShrunkChunkSize, Math.floor(current / 2));
+  s.dropsWithoutProgress = 0;
+  s.ports.logger.warn({ fileId: s.setup.fileId, from: current, to: s.chunkCeiling }, 'the connection keeps closing while large segments are in flight: halving the segment size');
 }
 
 /** Reconnected: re-send init (byte-identical) and every unacknowledged command, fin included. */
@@ -260,6 +289,9 @@ const afterStart = failedOr((s): 'offline' | UploadStage => (s.linkUp ? s.stage 
 /** After a reconnect: paused again if a pause is still running, else the current stage. */
 const afterReconnect = failedOr(pausedOrStage);
 
+/** After a lost connection: offline, or failed when repeated drops point at the packet size. */
+const afterDrop = failedOr((): 'offline' => 'offline');
+
 /** A buffer release changes no state. */
 const unchanged = (s: UploadSession): SessionState => s.state;
 
@@ -276,7 +308,7 @@ export const transitions: readonly Transition<SessionState, SessionEvent, Upload
   { from: WORKING, on: 'slot', run: pump, to: afterWork },
   { from: 'paused', on: 'resume', run: endPause, to: afterWork },
   { from: LIVE, on: 'lost', run: onLost, to: unchanged },
-  { from: ACTIVE, on: 'down', run: holdInFlight, to: 'offline' },
+  { from: ACTIVE, on: 'down', run: holdInFlight, to: afterDrop },
   { from: 'idle', on: 'down', run: holdInFlight, to: 'idle' },
   { from: 'offline', on: 'up', run: resendUnacked, to: afterReconnect },
   { from: 'offline', on: 'resume', run: endPause, to: 'offline' },

@@ -60,7 +60,7 @@ describe('ftagent send chooses the segment size from the broker', () => {
     }
   });
 
-  for (const mqtt of ['5'] as const) {
+  for (const mqtt of ['5', '3.1.1'] as const) {
     it(`fits a broker with a 20000-byte packet limit without --chunk-size (MQTT ${mqtt})`, async () => {
       const b = await broker({ maximumPacketSize: 20_000 });
       try {
@@ -90,4 +90,35 @@ describe('ftagent send chooses the segment size from the broker', () => {
       await b.stop();
     }
   });
+
+  it('on MQTT 3.1.1, halves the segment size while the broker keeps closing the connection, and fails naming the packet limit below the floor', async () => {
+    const b = await broker({ maximumPacketSize: 2000 });
+    try {
+      const f = sample('tiny-limit.bin', 100_000);
+      const r = await runCli(['send', f.path, '--broker', b.url, '--client-id', 'gw-geo', '--mqtt', '3.1.1', '--json'], root);
+      await b.stop();
+      expect(r.code, r.err).toBe(2);
+      expect(r.json).toMatchObject({ ok: false, error: { code: 'CONFIG_INVALID' } });
+      expect(String((r.json!.error as { message: string }).message)).toMatch(/maximum packet size is probably smaller.*--chunk-size/);
+      // Every halving was tried down to the 4 KiB floor; the broker refused each before reading it.
+      expect(String((r.json!.error as { message: string }).message)).toMatch(/segments from 524288 down to 4096 bytes/);
+      expect(segmentPublishes(b.audit)).toEqual([]);
+    } finally {
+      await b.stop();
+    }
+  }, 120_000);
+
+  it('on MQTT 3.1.1, an explicit --chunk-size the broker keeps dropping fails with exit 2 instead of reconnecting forever', async () => {
+    const b = await broker({ maximumPacketSize: 20_000 });
+    try {
+      const f = sample('explicit-311.bin', 100_000);
+      const r = await runCli(['send', f.path, '--broker', b.url, '--client-id', 'gw-geo', '--mqtt', '3.1.1', '--chunk-size', '65536', '--json'], root);
+      await b.stop();
+      expect(r.code, r.err).toBe(2);
+      expect(String((r.json!.error as { message: string }).message)).toMatch(/--chunk-size 65536.*Set --chunk-size/);
+      expect(segmentPublishes(b.audit).every((p) => p.bytes === 65536 && p.rc === null)).toBe(true);
+    } finally {
+      await b.stop();
+    }
+  }, 120_000);
 });
