@@ -56,6 +56,12 @@ export interface UploadOptions {
   /** Called after every confirmation, with the state to resume from. */
   onProgress?: (snapshot: UploadSnapshot) => void;
   signal?: AbortSignal;
+  /**
+   * Send `abort` when the upload fails (default true). A broker that honours it drops the confirmed
+   * segments, so a caller that resumes transient failures from a checkpoint (the daemon) says false
+   * and sends it itself only when it gives up for good.
+   */
+  abortOnFailure?: boolean;
 }
 
 export const uploadDefaults = {

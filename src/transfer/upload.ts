@@ -1,7 +1,7 @@
 /**
  * The upload API used by `ftagent send` and the daemon: prepares the source and the init payload
  * (or takes them from a resume snapshot), runs an UploadSession over a shared command link, and
- * sends a best-effort `abort` when it gives up.
+ * sends a best-effort `abort` when it gives up (unless the caller resumes failures itself).
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
@@ -12,7 +12,7 @@ import type { CommandLink } from '../mqtt/command-link';
 import { decodeInitPayload, encodeInitPayload, fileNameProblem, safeFileName } from '../protocol/emqx-ft-filemeta';
 import { fileIdProblem } from '../protocol/emqx-ft-topics';
 import { describeChange, nodeSourceOpener, sameSource, type SourceFile, type SourceOpener } from './source-file';
-import { sendAbort } from './upload-abort';
+import { abandonTransfer } from './upload-abort';
 import type { UploadOptions, UploadResult } from './upload-options';
 import { UploadSession } from './upload-session';
 
@@ -90,8 +90,7 @@ export async function uploadFile(options: UploadOptions, deps: UploadDeps): Prom
         broker: link.currentUrl(),
       };
     } catch (err) {
-      const aborted = await sendAbort(link, options.mode, prepared.fileId, clock);
-      logger.debug({ fileId: prepared.fileId, aborted }, 'abort sent after failure');
+      if (options.abortOnFailure !== false) await abandonTransfer(link, options.mode, prepared.fileId, clock, logger);
       throw err;
     }
   } finally {
