@@ -75,6 +75,8 @@ export class UploadSession {
   chunkCeiling = maxAutoChunkSize;
   /** Connections lost in a row while segments were in flight, with no segment confirmed since. */
   dropsWithoutProgress = 0;
+  /** A `slot` event is queued and not yet handled. */
+  slotQueued = false;
   reader: ChunkReader;
   pause: Pause | null = null;
   error: FtError | null = null;
@@ -112,6 +114,7 @@ export class UploadSession {
       onIgnored: (session, e, state) => {
         // Late PUBACKs and losses still release buffers after their command was retired.
         if (e.kind === 'ack' || e.kind === 'lost') releaseWire(e.cmd);
+        if (e.kind === 'slot') session.slotQueued = false;
         session.ports.logger.trace({ state, event: e.kind }, 'event ignored');
       },
       onEnter: (_session, to) => {
@@ -187,7 +190,12 @@ export class UploadSession {
   private onLinkEvent(e: LinkEvent): void {
     if (e.kind === 'response') this.post({ kind: 'response', response: e.response });
     else if (e.kind === 'slot') {
-      if (this.state !== 'offline' && this.state !== 'paused') this.post({ kind: 'slot' });
+      // Every PUBACK frees a slot: one queued `slot` event pumps for all of them (and the PUBACK's
+      // own `ack` event pumps too), instead of one more machine step per segment.
+      if (this.state !== 'offline' && this.state !== 'paused' && !this.slotQueued) {
+        this.slotQueued = true;
+        this.post({ kind: 'slot' });
+      }
     } else if (e.kind === 'up') this.post({ kind: 'up' });
     else if (e.kind === 'down') this.post({ kind: 'down', reason: e.reason });
     else this.post({ kind: 'failed', error: e.error });

@@ -261,6 +261,11 @@ async function resendUnacked(s: UploadSession): Promise<void> {
   await pump(s);
 }
 
+async function pumpForSlot(s: UploadSession): Promise<void> {
+  s.slotQueued = false;
+  await pump(s);
+}
+
 function linkFailed(s: UploadSession, e: EventOf<'failed'>): void {
   fail(s, e.error);
 }
@@ -305,7 +310,7 @@ export const transitions: readonly Transition<SessionState, SessionEvent, Upload
   { from: ACTIVE, on: 'response', run: onResponse, to: afterWork },
   { from: ACTIVE, on: 'timeout', run: onTimeout, to: afterWork },
   { from: ACTIVE, on: 'retry', run: onRetry, to: afterWork },
-  { from: WORKING, on: 'slot', run: pump, to: afterWork },
+  { from: WORKING, on: 'slot', run: pumpForSlot, to: afterWork },
   { from: 'paused', on: 'resume', run: endPause, to: afterWork },
   { from: LIVE, on: 'lost', run: onLost, to: unchanged },
   { from: ACTIVE, on: 'down', run: holdInFlight, to: afterDrop },
