@@ -45,7 +45,7 @@ function summary(c: Config): string {
     `client id:   ${c.clientId}`,
     `mqtt:        ${c.mqtt.version}, ${c.mqtt.mode} mode, keepalive ${c.mqtt.keepalive}s`,
     `auth:        ${auth}${c.tls.insecure ? ', TLS verification OFF' : ''}`,
-    `upload:      chunk ${c.upload.chunkSize} B, window ${c.upload.window}, fin timeout ${c.upload.finTimeoutSeconds}s`,
+    `upload:      chunk ${c.upload.chunkSize === undefined ? 'from the broker' : `${c.upload.chunkSize} B`}, window ${c.upload.window ?? `from the broker within ${c.upload.memoryBudget} B`}, fin timeout ${c.upload.finTimeoutSeconds}s`,
     `state dir:   ${c.stateDir} (checkpoint every ${c.checkpoint.everyBytes} B or ${c.checkpoint.everyMs} ms, keep ${c.retention.finishedJobs} finished)`,
     `concurrency: ${c.maxConcurrent}${c.maxBytesPerSecond > 0 ? `, at most ${c.maxBytesPerSecond} bytes/s` : ''}`,
     `watch:       ${c.watch.length === 0 ? 'none' : c.watch.map((w) => `${w.dir}/${w.pattern}`).join(', ')}`,

@@ -83,9 +83,13 @@ export async function parseConfig(text: string, path: string, options: LoadOptio
 /** The upload settings for files from one watch folder: its overrides on top of "upload". */
 export function watchUpload(config: Pick<Config, 'upload'>, watch: WatchConfig): UploadSettings {
   const o = watch.upload;
+  // Unset chunk size and window stay unset: the agent then chooses them from the broker's limits.
+  const chunkSize = o.chunkSize ?? config.upload.chunkSize;
+  const window = o.window ?? config.upload.window;
   return {
-    chunkSize: o.chunkSize ?? config.upload.chunkSize,
-    window: o.window ?? config.upload.window,
+    ...(chunkSize === undefined ? {} : { chunkSize }),
+    ...(window === undefined ? {} : { window }),
+    memoryBudget: config.upload.memoryBudget,
     finTimeoutSeconds: o.finTimeoutSeconds ?? config.upload.finTimeoutSeconds,
     segmentChecksums: o.segmentChecksums ?? config.upload.segmentChecksums,
     onSourceChange: o.onSourceChange ?? config.upload.onSourceChange,

@@ -115,18 +115,26 @@ const defaultClientId = (): string => `ftagent-${hostname().replace(/[/+#\s]/g, 
 
 const chunkSize = {
   type: 'integer',
-  default: 65536,
+  optional: true,
   min: 64,
   max: 16 * 1024 * 1024,
   unit: 'bytes',
-  description: "Bytes per segment. Keep it below the broker's maximum packet size (EMQX default 1 MB).",
+  description: "Bytes per segment. Default: as large as the broker's Maximum Packet Size allows, up to 512 KiB (1 MiB assumed on MQTT 3.1.1).",
 } as const;
 const window = {
   type: 'integer',
-  default: 16,
+  optional: true,
   min: 1,
   max: 65535,
-  description: "Segments in flight at once; the agent also stays within the broker's Receive Maximum.",
+  description: "Segments in flight at once. Default: the broker's Receive Maximum, lowered so window x chunk stays within memoryBudget.",
+} as const;
+const memoryBudget = {
+  type: 'integer',
+  default: 8 * 1024 * 1024,
+  min: 64 * 1024,
+  max: 1024 * 1024 * 1024,
+  unit: 'bytes',
+  description: 'Chunk buffers one transfer may hold (window x chunk) when chunkSize or window is left to the agent.',
 } as const;
 const finTimeoutSeconds = {
   type: 'integer',
@@ -316,7 +324,7 @@ export const configSchema = {
     upload: {
       type: 'object',
       description: 'Upload defaults (each watch folder may override them).',
-      fields: { chunkSize, window, finTimeoutSeconds, segmentChecksums, onSourceChange },
+      fields: { chunkSize, window, memoryBudget, finTimeoutSeconds, segmentChecksums, onSourceChange },
     },
     stateDir: {
       type: 'string',
@@ -365,8 +373,8 @@ export const configSchema = {
             type: 'object',
             description: 'Overrides of the top-level "upload" keys for this folder.',
             fields: {
-              chunkSize: { ...chunkSize, optional: true },
-              window: { ...window, optional: true },
+              chunkSize,
+              window,
               finTimeoutSeconds: { ...finTimeoutSeconds, optional: true },
               segmentChecksums: { ...segmentChecksums, optional: true },
               onSourceChange: { ...onSourceChange, optional: true },

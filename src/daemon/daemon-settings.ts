@@ -38,8 +38,9 @@ export async function connectionOptionsFrom(config: Config): Promise<ConnectionO
 export function jobDefaultsFrom(config: Config): JobUploadDefaults {
   return {
     mode: config.mqtt.mode,
-    chunkSize: config.upload.chunkSize,
-    window: config.upload.window,
+    ...(config.upload.chunkSize === undefined ? {} : { chunkSize: config.upload.chunkSize }),
+    ...(config.upload.window === undefined ? {} : { window: config.upload.window }),
+    memoryBudget: config.upload.memoryBudget,
     segmentChecksums: config.upload.segmentChecksums,
     finTimeoutMs: config.upload.finTimeoutSeconds * 1000,
   };

@@ -185,8 +185,8 @@ export class Daemon {
 function uploadOverrides(config: Config, w: Config['watch'][number]): QueuedUploadOptions {
   const u = watchUpload(config, w);
   return {
-    chunkSize: u.chunkSize,
-    window: u.window,
+    ...(u.chunkSize === undefined ? {} : { chunkSize: u.chunkSize }),
+    ...(u.window === undefined ? {} : { window: u.window }),
     finTimeoutMs: u.finTimeoutSeconds * 1000,
     segmentChecksums: u.segmentChecksums,
     // Written only when it differs from the runner's default, so job records stay as they were.

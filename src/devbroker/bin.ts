@@ -86,6 +86,7 @@ function toBrokerOptions(cli: BrokerCliOptions): BrokerOptions {
     ...(cli.receiveMaximum !== undefined ? { receiveMaximum: cli.receiveMaximum } : {}),
     ...(cli.maximumPacketSize !== undefined ? { maximumPacketSize: cli.maximumPacketSize } : {}),
     ...(cli.auditLog !== undefined ? { auditLog: cli.auditLog } : {}),
+    ...(cli.sink ? { sink: true } : {}),
     ...(cli.store !== undefined ? { store: cli.store } : {}),
   };
 }

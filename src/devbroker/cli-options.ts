@@ -27,6 +27,7 @@ Listener
   --receive-maximum N      Receive Maximum advertised and enforced (default 32)
   --max-packet-size N      Maximum Packet Size in bytes, advertised and enforced (default 1048576)
   --audit FILE             append one JSON line per inbound PUBLISH to FILE
+  --sink                   do not store segment payloads (benchmarks): same answers, empty exports
 
 Store server (on by default; serves and pushes files from <data>/store/files/)
   --no-store               turn the store server off
@@ -65,6 +66,7 @@ export interface BrokerCliOptions {
   receiveMaximum?: number;
   maximumPacketSize?: number;
   auditLog?: string;
+  sink?: boolean;
   faults: BrokerFaults;
   logLevel: LogLevel;
   /** Absent: the store server with its defaults. false: no store server (--no-store). */
@@ -106,6 +108,7 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
       'receive-maximum': { type: 'string' },
       'max-packet-size': { type: 'string' },
       audit: { type: 'string' },
+      sink: { type: 'boolean' },
       user: { type: 'string', multiple: true },
       'drop-every': { type: 'string' },
       'refuse-for': { type: 'string' },
@@ -173,6 +176,7 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
   const maximumPacketSize = integer('--max-packet-size', values['max-packet-size'], 16, 268_435_460);
   if (maximumPacketSize !== undefined) options.maximumPacketSize = maximumPacketSize;
   if (values.audit !== undefined) options.auditLog = values.audit;
+  if (values.sink) options.sink = true;
 
   const faults: BrokerFaults = options.faults;
   setIfDefined(faults, 'dropEveryNPublishes', integer('--drop-every', values['drop-every'], 1, Number.MAX_SAFE_INTEGER));

@@ -38,6 +38,8 @@ export interface BrokerOptions {
   /** Maximum Packet Size in bytes, advertised and enforced on every connection; default 1 MiB (EMQX's default). */
   maximumPacketSize?: number;
   faults?: BrokerFaults;
+  /** File transfer without storing segment payloads (benchmarks of clients): same answers, empty exports. */
+  sink?: boolean;
   /** Append one JSON line per inbound PUBLISH to this file. */
   auditLog?: string;
   /** Default 'info'; ignored when `logger` is given. */
@@ -168,6 +170,7 @@ function wireFileTransfer(broker: Broker, options: BrokerOptions, log: Logger): 
     createFileTransfer(broker, {
       dataDir: options.dataDir,
       ...(options.faults ? { faults: options.faults } : {}),
+      ...(options.sink ? { sink: true } : {}),
       ...(options.logLevel ? { logLevel: options.logLevel } : {}),
     }),
   );

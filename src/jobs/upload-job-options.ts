@@ -37,8 +37,10 @@ export interface QueuedUploadOptions {
  */
 export interface JobUploadDefaults {
   mode: FtMode;
-  chunkSize: number;
-  window: number;
+  /** Unset: chosen from the broker's limits (transfer/upload-geometry.ts). */
+  chunkSize?: number;
+  window?: number;
+  memoryBudget?: number;
   segmentChecksums: boolean;
   finTimeoutMs: number;
   commandTimeoutMs?: number;
@@ -97,8 +99,9 @@ export function jobUploadOptions(path: string, o: QueuedUploadOptions, d: JobUpl
   return withUploadDefaults({
     path,
     mode: d.mode,
-    chunkSize: o.chunkSize ?? d.chunkSize,
-    window: o.window ?? d.window,
+    ...optional('chunkSize', o.chunkSize ?? d.chunkSize),
+    ...optional('window', o.window ?? d.window),
+    ...optional('memoryBudget', d.memoryBudget),
     segmentChecksums: o.segmentChecksums ?? d.segmentChecksums,
     finTimeoutMs: o.finTimeoutMs ?? d.finTimeoutMs,
     ...(o.commandTimeoutMs !== undefined ? { commandTimeoutMs: o.commandTimeoutMs } : d.commandTimeoutMs !== undefined ? { commandTimeoutMs: d.commandTimeoutMs } : {}),
@@ -107,4 +110,8 @@ export function jobUploadOptions(path: string, o: QueuedUploadOptions, d: JobUpl
     ...(o.segmentsTtl !== undefined ? { segmentsTtl: o.segmentsTtl } : {}),
     ...(o.expireAt !== undefined ? { expireAt: o.expireAt } : {}),
   });
+}
+
+function optional<K extends string>(key: K, value: number | undefined): { [P in K]?: number } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: number };
 }

@@ -18,6 +18,7 @@ import type { JobRecord } from '../storage/job-record';
 import type { Spool } from '../storage/spool';
 import { describeChange, nodeSourceOpener, sameSource, type SourceIdentity, type SourceOpener } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
+import { abandonTransfer } from '../transfer/upload-abort';
 import type { UploadOptions, UploadResult } from '../transfer/upload-options';
 import type { UploadSnapshot } from '../transfer/upload-snapshot';
 import { decodeQueuedOptions, jobUploadOptions, type JobUploadDefaults, type QueuedUploadOptions } from './upload-job-options';
@@ -137,7 +138,8 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
   );
   try {
     const result = await uploadFile(
-      { ...options, chunkSize: start.chunkSize, resume: toSnapshot(start), onProgress: (s) => progress.offer(s), signal: abort.signal },
+      // No abort on failure: a transient one resumes from the checkpoint; below decides what is final.
+      { ...options, resume: toSnapshot(start), onProgress: (s) => progress.offer(s), signal: abort.signal, abortOnFailure: false },
       { link: deps.link, logger, opener: gatedOpener(opener, () => progress.room()), ...(deps.clock ? { clock: deps.clock } : { clock: systemClock }) },
     );
     // No write may land after finish() removed the checkpoint.
@@ -150,7 +152,9 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     return { kind: 'done', record, result };
   } catch (err) {
     const error = asFtError(err);
+    const abandon = (): Promise<void> => abandonTransfer(deps.link, options.mode, start.fileId, deps.clock ?? systemClock, logger);
     if (control.cancel.aborted && !control.stop.aborted) {
+      await abandon();
       await progress.settled();
       const record = await spool.cancel(job.id, 'cancelled on request');
       logger.info({ job: job.id }, 'job cancelled');
@@ -170,6 +174,8 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
       return { kind: 'retry', error: stateError, attempts, immediately: false };
     }
     if (error.code === 'SOURCE_CHANGED' && queued.onSourceChange === 'restart') {
+      // The next attempt sends the new content under a new file id: this one is given up.
+      await abandon();
       return { kind: 'retry', error, attempts, immediately: true };
     }
     if (error.code === 'STATE_CORRUPT') {
@@ -182,6 +188,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
       logger.warn({ job: job.id, attempt: attempts, code: error.code, err: error.message }, 'job attempt failed; will retry');
       return { kind: 'retry', error, attempts, immediately: false };
     }
+    await abandon();
     return fail(error);
   } finally {
     control.stop.removeEventListener('abort', onStop);
@@ -303,7 +310,7 @@ function freshCheckpoint(
     fileId: generation === 1 ? base : `${base}.${generation}`,
     initPayload,
     source: { path: identity.path, size: identity.size, mtimeMs: identity.mtimeMs, ino: identity.ino },
-    chunkSize: options.chunkSize,
+    ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
     confirmed: [],
     stage: 'init',
     attempts,

@@ -24,7 +24,12 @@ export interface Checkpoint {
   /** The init command's payload exactly as published (a JSON string). */
   initPayload: string;
   source: SourceIdentity;
-  chunkSize: number;
+  /**
+   * The segment size the job was queued with, when it set one. Only a record: resume works on the
+   * confirmed byte ranges, so a later attempt may cut segments differently (another broker, a
+   * smaller size after packet-size disconnects).
+   */
+  chunkSize?: number;
   /** Byte intervals the broker confirmed, merged [start, end). */
   confirmed: ByteRange[];
   /** Which broker URL confirmed which of them (absent in older checkpoints). */
@@ -73,7 +78,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
   const last = confirmed[confirmed.length - 1];
   if (last && last[1] > source.size) throw bad('confirmed', `reaches past the source size ${source.size}`);
   const nodes = o.nodes === undefined ? undefined : parseNodes(o.nodes, source.size, bad);
-  const chunkSize = int(o, 'chunkSize');
+  const chunkSize = o.chunkSize === undefined ? undefined : int(o, 'chunkSize');
   if (chunkSize === 0) throw bad('chunkSize', 'is zero');
 
   return {
@@ -81,7 +86,7 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
     fileId: str('fileId'),
     initPayload: str('initPayload'),
     source,
-    chunkSize,
+    ...(chunkSize === undefined ? {} : { chunkSize }),
     confirmed,
     ...(nodes ? { nodes } : {}),
     stage: stage as CheckpointStage,

@@ -31,8 +31,6 @@ export interface MachineHooks<S extends string, E extends MachineEvent, C> {
   onEnter?(ctx: C, state: S, from: S): void;
   /** An event no row takes (or that came after a terminal state); default: a debug line. */
   onIgnored?(ctx: C, event: E, state: S): void;
-  /** Checked after every handler: a state that overrides the row's (a session that failed is failed). */
-  override?(ctx: C): S | undefined;
 }
 
 export class Machine<S extends string, E extends MachineEvent, C> {
@@ -90,7 +88,7 @@ export class Machine<S extends string, E extends MachineEvent, C> {
     try {
       // The row was selected by `on === event.kind`, so the event has the row's kind.
       await (row.run as (ctx: C, e: E) => void | Promise<void>)(this.ctx, event);
-      to = this.hooks.override?.(this.ctx) ?? (typeof row.to === 'function' ? row.to(this.ctx) : row.to);
+      to = typeof row.to === 'function' ? row.to(this.ctx) : row.to;
     } catch (err) {
       to = this.hooks.onError(this.ctx, err);
     }

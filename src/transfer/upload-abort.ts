@@ -1,4 +1,5 @@
 /** Best-effort `abort` when an upload gives up: never throws, waits at most `waitMs` for the PUBACK. */
+import type { Logger } from '../log';
 import type { Clock } from '../mqtt/clock';
 import type { CommandLink } from '../mqtt/command-link';
 import { commandTopic, type FtMode } from '../protocol/emqx-ft-topics';
@@ -19,4 +20,10 @@ export function sendAbort(link: CommandLink, mode: FtMode, fileId: string, clock
     if (!sent) return resolve(false);
     cancel = clock.after(waitMs, () => resolve(false));
   });
+}
+
+/** Tells the broker this transfer is given up for good (only then: it may drop confirmed segments). */
+export async function abandonTransfer(link: CommandLink, mode: FtMode, fileId: string, clock: Clock, logger: Logger): Promise<void> {
+  const aborted = await sendAbort(link, mode, fileId, clock);
+  logger.debug({ fileId, aborted }, 'abort sent: transfer given up');
 }

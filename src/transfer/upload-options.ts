@@ -5,6 +5,7 @@
 import type { BackoffPolicy } from '../mqtt/backoff';
 import type { FtMode } from '../protocol/emqx-ft-topics';
 import type { JsonValue } from '../protocol/emqx-ft-filemeta';
+import { defaultMemoryBudget } from './upload-geometry';
 import type { UploadSnapshot } from './upload-snapshot';
 
 export interface RetryPolicy {
@@ -34,9 +35,12 @@ export interface UploadOptions {
   name?: string;
   /** sync: results in PUBACKs (MQTT 5 only); async: results on $file-response/{clientid}. */
   mode: FtMode;
-  chunkSize: number;
-  /** Commands in flight for this upload (also never above the broker's Receive Maximum). */
-  window: number;
+  /** Bytes per segment. Default: from the broker's Maximum Packet Size (upload-geometry.ts). */
+  chunkSize?: number;
+  /** Commands in flight for this upload (never above the broker's Receive Maximum). Default: from the memory budget. */
+  window?: number;
+  /** Bytes of chunk buffers this upload may hold (window x chunk), when either is left to ftagent. */
+  memoryBudget: number;
   /** Add each segment's SHA-256 to its topic. */
   segmentChecksums: boolean;
   userData?: JsonValue;
@@ -52,11 +56,16 @@ export interface UploadOptions {
   /** Called after every confirmation, with the state to resume from. */
   onProgress?: (snapshot: UploadSnapshot) => void;
   signal?: AbortSignal;
+  /**
+   * Send `abort` when the upload fails (default true). A broker that honours it drops the confirmed
+   * segments, so a caller that resumes transient failures from a checkpoint (the daemon) says false
+   * and sends it itself only when it gives up for good.
+   */
+  abortOnFailure?: boolean;
 }
 
 export const uploadDefaults = {
-  chunkSize: 65536,
-  window: 16,
+  memoryBudget: defaultMemoryBudget,
   finTimeoutMs: 330_000,
   commandTimeoutMs: 30_000,
   segmentChecksums: false,
@@ -72,8 +81,7 @@ export const uploadDefaults = {
 
 export function withUploadDefaults(o: Partial<UploadOptions> & { path: string; mode: FtMode }): UploadOptions {
   return {
-    chunkSize: uploadDefaults.chunkSize,
-    window: uploadDefaults.window,
+    memoryBudget: uploadDefaults.memoryBudget,
     finTimeoutMs: uploadDefaults.finTimeoutMs,
     commandTimeoutMs: uploadDefaults.commandTimeoutMs,
     segmentChecksums: uploadDefaults.segmentChecksums,

@@ -1,7 +1,7 @@
 /**
  * The upload API used by `ftagent send` and the daemon: prepares the source and the init payload
  * (or takes them from a resume snapshot), runs an UploadSession over a shared command link, and
- * sends a best-effort `abort` when it gives up.
+ * sends a best-effort `abort` when it gives up (unless the caller resumes failures itself).
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
@@ -12,7 +12,7 @@ import type { CommandLink } from '../mqtt/command-link';
 import { decodeInitPayload, encodeInitPayload, fileNameProblem, safeFileName } from '../protocol/emqx-ft-filemeta';
 import { fileIdProblem } from '../protocol/emqx-ft-topics';
 import { describeChange, nodeSourceOpener, sameSource, type SourceFile, type SourceOpener } from './source-file';
-import { sendAbort } from './upload-abort';
+import { abandonTransfer } from './upload-abort';
 import type { UploadOptions, UploadResult } from './upload-options';
 import { UploadSession } from './upload-session';
 
@@ -37,8 +37,9 @@ export function validateUploadOptions(options: UploadOptions, protocolVersion: 4
     const problem = fileIdProblem(options.fileId);
     if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(options.fileId)} cannot be used: ${problem}`);
   }
-  if (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1) throw new FtError('USAGE', '--chunk-size must be a positive integer');
-  if (!Number.isSafeInteger(options.window) || options.window < 1) throw new FtError('USAGE', '--window must be a positive integer');
+  if (options.chunkSize !== undefined && (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1)) throw new FtError('USAGE', '--chunk-size must be a positive integer');
+  if (options.window !== undefined && (!Number.isSafeInteger(options.window) || options.window < 1)) throw new FtError('USAGE', '--window must be a positive integer');
+  if (!Number.isSafeInteger(options.memoryBudget) || options.memoryBudget < 1) throw new FtError('USAGE', 'the upload memory budget must be a positive number of bytes');
   if (options.segmentsTtl !== undefined && (!Number.isSafeInteger(options.segmentsTtl) || options.segmentsTtl < 1)) {
     throw new FtError('USAGE', '--segments-ttl must be a positive number of seconds');
   }
@@ -90,8 +91,7 @@ export async function uploadFile(options: UploadOptions, deps: UploadDeps): Prom
         broker: link.currentUrl(),
       };
     } catch (err) {
-      const aborted = await sendAbort(link, options.mode, prepared.fileId, clock);
-      logger.debug({ fileId: prepared.fileId, aborted }, 'abort sent after failure');
+      if (options.abortOnFailure !== false) await abandonTransfer(link, options.mode, prepared.fileId, clock, logger);
       throw err;
     }
   } finally {

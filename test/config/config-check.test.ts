@@ -64,7 +64,7 @@ describe('ftagent config check', () => {
     ['a misspelt key', { upload: { chunksize: 1024 } }, 'unknown key "upload.chunksize": did you mean "upload.chunkSize"?'],
     ['a key at the wrong level', { chunkSize: 1024 }, 'unknown key "chunkSize": did you mean "upload.chunkSize"?'],
     ['an unknown key with nothing close', { frobnicate: 1 }, 'unknown key "frobnicate": remove it (keys allowed here: brokers, clientId'],
-    ['a wrong type', { upload: { window: '16' } }, '"upload.window" must be a whole number from 1 to 65535, got the string "16": fix the value, e.g. 16 (the default)'],
+    ['a wrong type', { upload: { finTimeoutSeconds: '330' } }, '"upload.finTimeoutSeconds" must be a whole number from 1 to 86400 (seconds), got the string "330": fix the value, e.g. 330 (the default)'],
     ['a value out of range', { upload: { chunkSize: 10 } }, '"upload.chunkSize" must be a whole number from 64 to 16777216 (bytes), got 10'],
     ['a bad enum', { mqtt: { version: 5 } }, '"mqtt.version" must be one of "5", "3.1.1", got 5'],
     ['a bad broker URL', { brokers: ['localhost:1883'] }, '"brokers[0]" must be a broker URL such as mqtt://10.0.0.5:1883'],

@@ -9,7 +9,7 @@ describe('loadConfig', () => {
       brokers: ['mqtt://localhost:1883'],
       tls: { insecure: false },
       mqtt: { version: '5', mode: 'sync', keepalive: 60, maxPacketSize: 1048576 },
-      upload: { chunkSize: 65536, window: 16, finTimeoutSeconds: 330, segmentChecksums: false, onSourceChange: 'fail' },
+      upload: { memoryBudget: 8388608, finTimeoutSeconds: 330, segmentChecksums: false, onSourceChange: 'fail' },
       stateDir: '/var/lib/ftagent',
       maxConcurrent: 1,
       checkpoint: { everyBytes: 1048576, everyMs: 2000 },
@@ -25,6 +25,8 @@ describe('loadConfig', () => {
       log: { level: 'info' },
       source: '/etc/ftagent/config.json',
     });
+    expect(c.upload.chunkSize).toBeUndefined();
+    expect(c.upload.window).toBeUndefined();
     expect(c.clientId).toMatch(/^ftagent-/);
     expect(c.password).toBeUndefined();
   });
@@ -33,7 +35,7 @@ describe('loadConfig', () => {
     const c = await parseConfig(JSON.stringify({ upload: { window: 8 }, watch: [{ dir: 'in', upload: { chunkSize: 4096 } }] }), '/etc/ftagent/config.json');
     const w = c.watch[0];
     expect(w?.dir).toBe('/etc/ftagent/in');
-    expect(w && watchUpload(c, w)).toEqual({ chunkSize: 4096, window: 8, finTimeoutSeconds: 330, segmentChecksums: false, onSourceChange: 'fail' });
+    expect(w && watchUpload(c, w)).toEqual({ chunkSize: 4096, window: 8, memoryBudget: 8388608, finTimeoutSeconds: 330, segmentChecksums: false, onSourceChange: 'fail' });
   });
 
   it('lets a watch folder override what happens when a file changes before it is sent', async () => {
@@ -58,7 +60,7 @@ describe('loadConfig', () => {
   });
 
   it('derives its type from the schema', () => {
-    expectTypeOf<Config['upload']['chunkSize']>().toEqualTypeOf<number>();
+    expectTypeOf<Config['upload']['chunkSize']>().toEqualTypeOf<number | undefined>();
     expectTypeOf<Config['mqtt']['mode']>().toEqualTypeOf<'sync' | 'async'>();
     expectTypeOf<Config['watch'][number]['afterSuccess']>().toEqualTypeOf<'keep' | 'delete' | 'move'>();
     expectTypeOf<Config['watch'][number]['upload']['window']>().toEqualTypeOf<number | undefined>();

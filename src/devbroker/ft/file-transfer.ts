@@ -22,6 +22,8 @@ import { TimerSet } from './timers';
 export interface FileTransferOptions {
   dataDir: string;
   faults?: BrokerFaults;
+  /** Do not store segment payloads (benchmarks): answers as usual, exports are empty. */
+  sink?: boolean;
   /** Accepted for the broker's wiring; logging goes through `core.log`. */
   logLevel?: LogLevel;
 }
@@ -84,7 +86,7 @@ class FileTransferEmulation implements FileTransfer {
   ) {
     this.faults = options.faults ?? {};
     this.prng = createPrng(this.faults.seed ?? 1);
-    this.segments = new SegmentStore(options.dataDir);
+    this.segments = new SegmentStore(options.dataDir, { sink: options.sink === true });
     this.exports = new ExportStore(options.dataDir);
     this.responder = new Responder(core, this.prng, this.faults, this.timers);
   }

@@ -19,7 +19,8 @@ export interface SegmentFragment {
   /** Offsets beyond 2^53 cannot be part of any reachable file; they are kept as numbers anyway. */
   offset: number;
   length: number;
-  path: string;
+  /** null in sink mode: the segment was acknowledged and its payload thrown away. */
+  path: string | null;
 }
 
 export interface Fragments {
@@ -111,9 +112,15 @@ function writeSegmentAtomic(tempDir: string, target: string, content: Uint8Array
 export class SegmentStore {
   readonly root: string;
   private readonly knownDirs: KnownDirs = new Set();
+  /**
+   * Sink mode (benchmarks): segment payloads are not written anywhere, only their ranges are kept
+   * in memory, so a client is measured without the broker's disk work. Answers stay the same.
+   */
+  private readonly sunk: Map<string, SegmentFragment[]> | null;
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, options: { sink?: boolean } = {}) {
     this.root = path.join(dataDir, 'segments');
+    this.sunk = options.sink ? new Map() : null;
   }
 
   transferDir(t: Transfer): string {
@@ -156,6 +163,13 @@ export class SegmentStore {
 
   /** `SEG.<offset>.<len>`; a negative offset is stored too and later ignored by assembly (spec a). */
   async storeSegment(t: Transfer, offset: bigint, content: Buffer): Promise<FtResult> {
+    if (this.sunk) {
+      const key = this.transferDir(t);
+      const list = this.sunk.get(key) ?? [];
+      list.push({ offset: Number(offset), length: content.length, path: null });
+      this.sunk.set(key, list);
+      return OK;
+    }
     const target = path.join(this.fragDir(t), `SEG.${offset.toString()}.${content.length}`);
     try {
       writeSegmentAtomic(this.tempDir(t), target, content, this.knownDirs);
@@ -168,14 +182,14 @@ export class SegmentStore {
   /** What assembly sees: readable manifests and well-named segments; anything else is skipped. */
   async listFragments(t: Transfer): Promise<Fragments> {
     const dir = this.fragDir(t);
+    const result: Fragments = { metas: [], segments: [...(this.sunk?.get(this.transferDir(t)) ?? [])] };
     let names: string[];
     try {
       names = await fs.readdir(dir);
     } catch (err) {
-      if (fileErrorReason(err) === 'enoent') return { metas: [], segments: [] };
+      if (fileErrorReason(err) === 'enoent') return result;
       throw err;
     }
-    const result: Fragments = { metas: [], segments: [] };
     for (const name of names) {
       if (name === MANIFEST) {
         const meta = await fs.readFile(path.join(dir, name), 'utf8').then(decodeManifest, () => null);
@@ -192,6 +206,7 @@ export class SegmentStore {
 
   /** EMQX garbage-collects a transfer's fragments once it is exported. */
   async collect(t: Transfer): Promise<void> {
+    this.sunk?.delete(this.transferDir(t));
     this.knownDirs.delete(this.fragDir(t));
     this.knownDirs.delete(this.tempDir(t));
     await fs.rm(this.fragDir(t), { recursive: true, force: true });
