@@ -84,6 +84,7 @@ function toBrokerOptions(cli: BrokerCliOptions): BrokerOptions {
       : {}),
     ...(cli.users ? { users: cli.users } : {}),
     ...(cli.receiveMaximum !== undefined ? { receiveMaximum: cli.receiveMaximum } : {}),
+    ...(cli.emqx !== undefined ? { emqx: cli.emqx } : {}),
     ...(cli.maximumPacketSize !== undefined ? { maximumPacketSize: cli.maximumPacketSize } : {}),
     ...(cli.auditLog !== undefined ? { auditLog: cli.auditLog } : {}),
     ...(cli.sink ? { sink: true } : {}),

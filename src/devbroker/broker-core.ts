@@ -11,6 +11,8 @@ import type { BrokerCore, InboundPublish, InterceptResult, OutboundMessage, Publ
 export interface BrokerCoreSettings {
   log: Logger;
   receiveMaximum: number;
+  /** false: the CONNACK carries no Receive Maximum (EMQX 5.3.2 sends none). */
+  advertiseReceiveMaximum: boolean;
   maximumPacketSize: number;
   maxQueuedPerSession: number;
   users?: Readonly<Record<string, string>>;
@@ -26,6 +28,7 @@ export interface BrokerCoreSettings {
 export class Broker implements BrokerCore, ConnectionHost {
   readonly log: Logger;
   readonly receiveMaximum: number;
+  readonly advertiseReceiveMaximum: boolean;
   readonly maximumPacketSize: number;
   private readonly sessions: SessionStore;
   private readonly holders = new Map<string, Connection>();
@@ -35,6 +38,7 @@ export class Broker implements BrokerCore, ConnectionHost {
   constructor(private readonly settings: BrokerCoreSettings) {
     this.log = settings.log;
     this.receiveMaximum = settings.receiveMaximum;
+    this.advertiseReceiveMaximum = settings.advertiseReceiveMaximum;
     this.maximumPacketSize = settings.maximumPacketSize;
     this.sessions = new SessionStore(settings.maxQueuedPerSession, settings.log);
     this.interceptors = [...settings.interceptors];

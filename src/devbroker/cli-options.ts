@@ -25,6 +25,7 @@ Listener
   --tls-verify-client      require a client certificate signed by --tls-ca
   --user NAME:PASSWORD     accept only these credentials (repeatable)
   --receive-maximum N      Receive Maximum advertised and enforced (default 32)
+  --emqx 5.3|5.8           behave like EMQX 5.3.2 (no Receive Maximum in CONNACK) or 5.8+ (default)
   --max-packet-size N      Maximum Packet Size in bytes, advertised and enforced (default 1048576)
   --audit FILE             append one JSON line per inbound PUBLISH to FILE
   --sink                   do not store segment payloads (benchmarks): same answers, empty exports
@@ -64,6 +65,7 @@ export interface BrokerCliOptions {
   tls?: { certFile: string; keyFile: string; caFile?: string; verifyClient: boolean };
   users?: Record<string, string>;
   receiveMaximum?: number;
+  emqx?: '5.3' | '5.8';
   maximumPacketSize?: number;
   auditLog?: string;
   sink?: boolean;
@@ -106,6 +108,7 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
       'tls-ca': { type: 'string' },
       'tls-verify-client': { type: 'boolean' },
       'receive-maximum': { type: 'string' },
+      emqx: { type: 'string' },
       'max-packet-size': { type: 'string' },
       audit: { type: 'string' },
       sink: { type: 'boolean' },
@@ -173,6 +176,11 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
 
   const receiveMaximum = integer('--receive-maximum', values['receive-maximum'], 1, 65535);
   if (receiveMaximum !== undefined) options.receiveMaximum = receiveMaximum;
+  const emqx = values.emqx;
+  if (emqx !== undefined) {
+    if (emqx !== '5.3' && emqx !== '5.8') throw new UsageError(`--emqx must be 5.3 or 5.8, got ${JSON.stringify(emqx)}`);
+    options.emqx = emqx;
+  }
   const maximumPacketSize = integer('--max-packet-size', values['max-packet-size'], 16, 268_435_460);
   if (maximumPacketSize !== undefined) options.maximumPacketSize = maximumPacketSize;
   if (values.audit !== undefined) options.auditLog = values.audit;

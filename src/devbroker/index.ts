@@ -35,6 +35,11 @@ export interface BrokerOptions {
   tls?: BrokerTlsOptions;
   /** Receive Maximum advertised in the MQTT 5 CONNACK and enforced (DISCONNECT 0x93); default 32. */
   receiveMaximum?: number;
+  /**
+   * Which EMQX to behave like: '5.8' (the default) or '5.3', EMQX 5.3.2's differences as the
+   * differential test against it found them (README, "Development broker").
+   */
+  emqx?: EmqxBehaviour;
   /** Maximum Packet Size in bytes, advertised and enforced on every connection; default 1 MiB (EMQX's default). */
   maximumPacketSize?: number;
   faults?: BrokerFaults;
@@ -70,12 +75,15 @@ export interface RunningBroker {
   stop(): Promise<void>;
 }
 
+export type EmqxBehaviour = '5.3' | '5.8';
 export const DEFAULT_RECEIVE_MAXIMUM = 32;
 export const DEFAULT_MAXIMUM_PACKET_SIZE = 1024 * 1024;
 const DEFAULT_MAX_QUEUED = 10_000;
 
 export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {
-  const receiveMaximum = options.receiveMaximum ?? DEFAULT_RECEIVE_MAXIMUM;
+  const emqx53 = options.emqx === '5.3';
+  // EMQX 5.3.2 advertises no Receive Maximum: a client may then have 65535 publishes in flight.
+  const receiveMaximum = options.receiveMaximum ?? (emqx53 ? 65535 : DEFAULT_RECEIVE_MAXIMUM);
   const maximumPacketSize = options.maximumPacketSize ?? DEFAULT_MAXIMUM_PACKET_SIZE;
   // MQTT 5 limits: Receive Maximum 1..65535, Maximum Packet Size 1..268435460 (2^28 - 1 + 5 header bytes).
   if (!Number.isInteger(receiveMaximum) || receiveMaximum < 1 || receiveMaximum > 65535) {
@@ -91,6 +99,7 @@ export async function startBroker(options: BrokerOptions): Promise<RunningBroker
   const broker = new Broker({
     log,
     receiveMaximum,
+    advertiseReceiveMaximum: !emqx53 || options.receiveMaximum !== undefined,
     maximumPacketSize,
     maxQueuedPerSession: options.maxQueuedPerSession ?? DEFAULT_MAX_QUEUED,
     ...(options.users ? { users: options.users } : {}),

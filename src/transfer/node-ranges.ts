@@ -2,7 +2,7 @@
  * Which broker (by URL) confirmed which byte ranges of one upload. EMQX keeps a segment on the
  * cluster node that received it; when that node is lost, `fin` answers `incomplete`. Knowing who
  * confirmed what lets the upload send again only what the lost nodes held instead of the whole
- * file (docs/emqx-ft.md, "Clusters"). Kept in the checkpoint, so a restart does not forget it.
+ * file (docs/emqx-interop.md, "Clusters"). Kept in the checkpoint, so a restart does not forget it.
  */
 import { RangeSet, type ByteRange } from './range-set';
 

@@ -15,7 +15,7 @@ describe('ftbroker arguments', () => {
   it('maps every flag onto broker options and faults', () => {
     const command = parseBrokerArgs([
       '--port', '0', '--host', '0.0.0.0', '--data', '/tmp/d', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem', '--tls-verify-client',
-      '--receive-maximum', '8', '--max-packet-size', '65536', '--audit', 'a.jsonl', '--user', 'gw:pa:ss', '--user', 'ops:x',
+      '--receive-maximum', '8', '--emqx', '5.3', '--max-packet-size', '65536', '--audit', 'a.jsonl', '--user', 'gw:pa:ss', '--user', 'ops:x',
       '--drop-every', '5', '--refuse-for', '1000', '--segment-error-rate', '0.1', '--segment-quota-rate', '0.05', '--assembly-delay', '200',
       '--assemble-timeout', '3000', '--ft-disabled', '--response-delay', '50', '--response-loss-rate', '0.5', '--seed', '7', '--log-level', 'debug',
     ]);
@@ -28,6 +28,7 @@ describe('ftbroker arguments', () => {
         tls: { certFile: 'c.pem', keyFile: 'k.pem', caFile: 'ca.pem', verifyClient: true },
         users: { gw: 'pa:ss', ops: 'x' },
         receiveMaximum: 8,
+        emqx: '5.3',
         maximumPacketSize: 65536,
         auditLog: 'a.jsonl',
         logLevel: 'debug',
@@ -58,6 +59,7 @@ describe('ftbroker arguments', () => {
     [['--data', 'd', '--segment-error-rate', '1.5']],
     [['--data', 'd', '--tls-cert', 'c.pem']],
     [['--data', 'd', '--user', 'nocolon']],
+    [['--data', 'd', '--emqx', '5.4']],
     [['--data', 'd', '--log-level', 'loud']],
     [['--data', 'd', '--frobnicate']],
     [['--data', 'd', 'stray']],

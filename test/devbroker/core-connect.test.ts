@@ -27,6 +27,15 @@ describe('devbroker core: connecting', () => {
     expect(await raw.handshake('defaults-raw', 5)).toMatchObject({ properties: { receiveMaximum: 32, maximumPacketSize: 1048576 } });
   });
 
+  it('as EMQX 5.3.2 (--emqx 5.3): no Receive Maximum in the CONNACK, and 65535 publishes in flight allowed', async () => {
+    broker = await startTestBroker({ emqx: '5.3' });
+    const raw = await broker.raw();
+    const connack = (await raw.handshake('emqx53-raw', 5)) as { properties?: Record<string, unknown> };
+    expect(connack.properties?.receiveMaximum).toBeUndefined();
+    expect(connack.properties?.maximumPacketSize).toBe(1048576);
+    expect(broker.core).toMatchObject({ receiveMaximum: 65535, advertiseReceiveMaximum: false });
+  });
+
   it('assigns a client id to an MQTT 5 client that sent none', async () => {
     broker = await startTestBroker();
     const raw = await broker.raw();

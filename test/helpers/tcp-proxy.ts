@@ -25,17 +25,19 @@ export interface ProxyCounters {
   segmentBytesAgain: number;
   connections: number;
   cuts: number;
+  /** The most QoS 1 PUBLISHes from the client ever waiting for their PUBACK on one connection. */
+  maxInFlight: number;
 }
 
 const SEGMENT_TOPIC = /^\$file(?:-async)?\/([^/]+\/\d+)(?:\/|$)/;
 
-/** Reads the client → broker byte stream packet by packet (only what the counters need). */
-class MqttUpstreamReader {
+/** Reads one direction's byte stream packet by packet (only what the counters need). */
+class MqttStreamReader {
   private pending: Buffer = Buffer.alloc(0);
   private version = 4;
 
   /** `end`: where the packet ends in the buffer given to push(); `topic` of a PUBLISH, else ''. */
-  constructor(private readonly onPacket: (packet: { topic: string; segment: string | null; payload: number; end: number }) => void) {}
+  constructor(private readonly onPacket: (packet: { type: number; qos: number; topic: string; segment: string | null; payload: number; end: number }) => void) {}
 
   push(data: Buffer): void {
     const carried = this.pending.length;
@@ -48,7 +50,7 @@ class MqttUpstreamReader {
       const first = this.pending[0]!;
       this.pending = this.pending.subarray(header.start + header.length);
       consumed += header.start + header.length;
-      this.onPacket({ ...this.publish(first, body), end: consumed - carried });
+      this.onPacket({ type: first >> 4, qos: (first >> 1) & 3, ...this.publish(first, body), end: consumed - carried });
     }
   }
 
@@ -121,7 +123,7 @@ export interface TcpProxy {
 }
 
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
-  const counters: ProxyCounters = { up: 0, down: 0, packets: 0, segmentBytes: 0, segmentBytesAgain: 0, connections: 0, cuts: 0 };
+  const counters: ProxyCounters = { up: 0, down: 0, packets: 0, segmentBytes: 0, segmentBytesAgain: 0, connections: 0, cuts: 0, maxInFlight: 0 };
   const links = new Set<Link>();
   let target = targetPort;
   let paused = false;
@@ -154,8 +156,10 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     const link: Link = { client, broker, rule: takeRule(), sentBytes: 0, sentPackets: 0 };
     links.add(link);
     let cutAt = -1;
-    const reader = new MqttUpstreamReader((packet) => {
+    let inFlight = 0;
+    const reader = new MqttStreamReader((packet) => {
       if (cutAt >= 0) return;
+      if (packet.type === 3 && packet.qos === 1) counters.maxInFlight = Math.max(counters.maxInFlight, ++inFlight);
       link.sentPackets += 1;
       counters.packets += 1;
       if (packet.segment !== null) {
@@ -182,8 +186,12 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       broker.write(chunk);
       if (cutAt >= 0 || due(link)) cut(link);
     });
+    const downstream = new MqttStreamReader((packet) => {
+      if (packet.type === 4) inFlight -= 1;
+    });
     broker.on('data', (data: Buffer) => {
       if (!links.has(link)) return;
+      downstream.push(data);
       counters.down += data.length;
       client.write(data);
     });

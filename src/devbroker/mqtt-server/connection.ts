@@ -26,6 +26,7 @@ import type { ProtocolVersion } from './message-properties';
 export interface ConnectionHost {
   readonly log: Logger;
   readonly receiveMaximum: number;
+  readonly advertiseReceiveMaximum: boolean;
   readonly maximumPacketSize: number;
   connectPolicy(): ConnectPolicy;
   publishDropper(): () => boolean;
@@ -257,7 +258,7 @@ export class Connection implements DeliveryTarget {
         sessionPresent,
         reasonCode: ReasonCode.success,
         properties: {
-          receiveMaximum: this.host.receiveMaximum,
+          ...(this.host.advertiseReceiveMaximum ? { receiveMaximum: this.host.receiveMaximum } : {}),
           maximumPacketSize: this.host.maximumPacketSize,
           topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
           retainAvailable: false,
