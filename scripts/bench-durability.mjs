@@ -3,7 +3,8 @@
 //      daemon's own count of state writes (logged when it stops);
 //   2. bytes re-sent after a `kill -9` at 50 % of an upload, from the development broker's audit
 //      log (segments whose offset was already sent before the kill).
-// Defaults of the config file apply (64 KiB chunks, window 16, checkpoint every 1 MiB / 2 s).
+// Defaults of the config file apply (chunk and window from the broker: 512 KiB x 16 against the
+// development broker's 1 MiB packets and the 8 MiB memory budget; checkpoint every 1 MiB / 2 s).
 // Run alone: node scripts/bench-durability.mjs; or import { benchDurability } from bench.mjs.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -151,7 +152,8 @@ export async function benchDurability({ wearMiB = 256, killMiB = 64 } = {}) {
       wearUploadMiB: wearMiB,
       wearUploadSeconds: Number(seconds.toFixed(2)),
       resentBytesAfterKillAt50: resent,
-      resentBound: 16 * 65536 + MiB,
+      // window x chunk (the default memory budget, 8 MiB) + the checkpoint interval.
+      resentBound: 8 * MiB + MiB,
       killUploadMiB: killMiB,
     };
   } finally {

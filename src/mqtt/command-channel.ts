@@ -1,10 +1,12 @@
 /**
- * CommandLink over a Connection. Reads raw PUBACKs from `packetreceive` (MQTT.js reports 0x10 as
- * success and drops reason strings), learns each publish's packet id from `packetsend`, counts the
- * publishes in flight against the broker's Receive Maximum, routes `$file-response/{clientid}` and
- * reports every outstanding publish lost when the link drops.
+ * CommandLink over a Connection. Writes each command's PUBLISH itself (publish-frame.ts) with a
+ * packet id from the client's own id provider, so MQTT.js's subscribes never collide with it; reads
+ * raw PUBACKs from `packetreceive` (MQTT.js reports 0x10 as success, drops reason strings and
+ * ignores acks of publishes it did not send), counts the publishes in flight against the broker's
+ * Receive Maximum, routes `$file-response/{clientid}` and reports every outstanding publish lost
+ * when the link drops.
  */
-import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
+import type { MqttClient, Packet } from 'mqtt';
 import { pubackResult } from './ack-packets';
 import { FtError } from '../errors';
 import type { Logger } from '../log';
@@ -15,12 +17,11 @@ import type { Connection, ConnectionEvent } from './connection';
 import type { ByteRateLimit } from './byte-rate-limit';
 import { systemClock, type Clock } from './clock';
 import { untilFirstUp } from './first-up';
+import { qos1PublishHeader } from './publish-frame';
 
 interface PendingSend {
-  topic: string;
-  payload: Buffer;
   observer: SendObserver;
-  packetId: number | null;
+  packetId: number;
 }
 
 export interface CommandChannelOptions {
@@ -37,7 +38,6 @@ export interface CommandChannelOptions {
 export class CommandChannel implements CommandLink {
   private readonly listeners = new Set<(e: LinkEvent) => void>();
   private client: MqttClient | null = null;
-  private awaitingId: PendingSend[] = [];
   private inFlight = new Map<number, PendingSend>();
   private url: string | null = null;
   private readonly offConnection: () => void;
@@ -75,7 +75,7 @@ export class CommandChannel implements CommandLink {
     if (!this.client) return 0;
     if (this.overRate()) return 0;
     const cap = Math.min(this.limits().receiveMaximum, this.options.maxInFlight ?? Number.MAX_SAFE_INTEGER);
-    return Math.max(0, cap - this.inFlight.size - this.awaitingId.length);
+    return Math.max(0, cap - this.inFlight.size);
   }
 
   /** Over the byte budget: no slot now, and a `slot` event once the debt is paid. */
@@ -98,13 +98,19 @@ export class CommandChannel implements CommandLink {
 
   send(topic: string, payload: Buffer, observer: SendObserver): boolean {
     const client = this.client;
-    if (!client) return false;
-    const pending: PendingSend = { topic, payload, observer, packetId: null };
-    this.awaitingId.push(pending);
+    const stream = client?.stream;
+    if (!client || !stream?.writable) return false;
+    const packetId = client.messageIdProvider.allocate();
+    if (packetId === null) return false;
+    this.inFlight.set(packetId, { observer, packetId });
     this.options.rateLimit?.take(payload.length);
-    client.publish(topic, payload, { qos: 1 }, () => {
-      // Results are read from packetreceive: this callback cannot tell 0x00 from 0x10.
-    });
+    // One write of header and payload: the payload goes by reference (a chunk is reused only after
+    // its PUBACK or the loss of this connection, see transfer/chunk-reader.ts).
+    stream.cork();
+    stream.write(qos1PublishHeader(topic, packetId, payload.length, this.protocolVersion));
+    if (payload.length > 0) stream.write(payload);
+    stream.uncork();
+    observer.sent(packetId);
     return true;
   }
 
@@ -140,7 +146,6 @@ export class CommandChannel implements CommandLink {
   }
 
   private async attach(client: MqttClient, url: string, limits: LinkLimits): Promise<void> {
-    client.on('packetsend', (p: Packet) => this.onPacketSend(client, p));
     client.on('packetreceive', (p: Packet) => this.onPacketReceive(client, p));
     if (this.options.responses) {
       const topic = responseTopic(this.clientId);
@@ -171,25 +176,11 @@ export class CommandChannel implements CommandLink {
     const wasUp = this.client !== null;
     this.client = null;
     this.url = null;
-    const lost = [...this.awaitingId, ...this.inFlight.values()];
-    this.awaitingId = [];
+    const lost = [...this.inFlight.values()];
     this.inFlight = new Map();
     if (lost.length > 0) this.logger.debug({ count: lost.length, reason }, 'link down with commands in flight');
     for (const p of lost) p.observer.lost();
     return wasUp;
-  }
-
-  private onPacketSend(client: MqttClient, p: Packet): void {
-    if (client !== this.client || p.cmd !== 'publish') return;
-    const pub = p as IPublishPacket;
-    if (pub.qos !== 1 || pub.messageId === undefined) return;
-    const i = this.awaitingId.findIndex((s) => s.payload === pub.payload && s.topic === pub.topic);
-    if (i < 0) return;
-    const [pending] = this.awaitingId.splice(i, 1);
-    if (!pending) return;
-    pending.packetId = pub.messageId;
-    this.inFlight.set(pub.messageId, pending);
-    pending.observer.sent(pub.messageId);
   }
 
   private onPacketReceive(client: MqttClient, p: Packet): void {
@@ -200,6 +191,7 @@ export class CommandChannel implements CommandLink {
       const pending = this.inFlight.get(ack.packetId);
       if (!pending) return;
       this.inFlight.delete(ack.packetId);
+      client.messageIdProvider.deallocate(ack.packetId);
       pending.observer.acked(ack);
       this.emit({ kind: 'slot' });
     } else if (p.cmd === 'publish' && p.topic === responseTopic(this.clientId)) {
