@@ -3,8 +3,7 @@
 // input (test/fuzz/targets.ts) with N generated inputs each (default 100,000), one child process per
 // decoder with a time bound, and prints crashes and hangs. Exit 1 when anything was found.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +17,10 @@ const maxMs = Number(values['max-ms'] ?? 1000);
 // A decoder that needs more than this per thousand inputs is treated as hanging.
 const processBoundMs = Math.max(60_000, inputs * 5);
 
-const dir = mkdtempSync(join(tmpdir(), 'ftagent-fuzz-'));
-const bundle = join(dir, 'fuzz-main.cjs');
+// Beside its sources (two levels under the root, like test/helpers): the targets read the README's
+// config example relative to their own folder.
+const bundle = join(root, 'test', 'fuzz', `.fuzz-main-${process.pid}.cjs`);
+process.on('exit', () => rmSync(bundle, { force: true }));
 await build({ entryPoints: [join(root, 'test', 'fuzz', 'main.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node18', outfile: bundle, logLevel: 'error' });
 
 const run = (args, timeout) =>
@@ -27,8 +28,12 @@ const run = (args, timeout) =>
     execFile(process.execPath, [bundle, ...args], { timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ err, stdout, stderr }));
   });
 
-const { stdout: list } = await run(['-1'], 30_000);
-const names = JSON.parse(list).targets;
+const listed = await run(['-1'], 120_000);
+if (listed.err) {
+  console.log(`the fuzz targets do not load: ${listed.err.message}\n${listed.stderr}`);
+  process.exit(1);
+}
+const names = JSON.parse(listed.stdout).targets;
 let total = 0;
 let findings = 0;
 for (let i = 0; i < names.length; i++) {
@@ -50,6 +55,5 @@ for (let i = 0; i < names.length; i++) {
   );
   for (const f of report.findings.slice(0, 5)) console.log(`  ${f.kind} at input ${f.index}: ${f.message}\n    ${f.inputHex.slice(0, 200)}`);
 }
-rmSync(dir, { recursive: true, force: true });
 console.log(`${names.length} decoders, ${total} inputs, seed ${seed}: ${findings === 0 ? 'no crashes, no hangs' : `${findings} findings`}`);
 process.exit(findings === 0 ? 0 : 1);

@@ -13,7 +13,7 @@ import { sleep, type Clock } from './clock';
 import { linkLimitsFrom, protocolMaxPacket, type LinkLimits } from './ack-packets';
 import { capExceeded, capInboundPackets, defaultMaxPacketSize } from './inbound-packet-cap';
 import { storeWithoutCopy } from './no-copy-publish';
-import { mqttTraceWanted, redactedMqttTrace } from './redacted-trace';
+import { mqttTraceWanted, redactedMqttTrace, redactStderrWhileDebugging } from './redacted-trace';
 import { untilFirstUp } from './first-up';
 
 export interface TlsMaterial {
@@ -221,7 +221,10 @@ export class Connection {
       log: mqttTraceWanted() ? redactedMqttTrace(options.password !== undefined ? [options.password] : []) : ignoreMqttTrace,
     };
     if (options.username !== undefined) mqttOptions.username = options.username;
-    if (options.password !== undefined) mqttOptions.password = options.password;
+    if (options.password !== undefined) {
+      mqttOptions.password = options.password;
+      redactStderrWhileDebugging(options.password);
+    }
     const tls = options.tls;
     if (tls) {
       if (tls.ca) mqttOptions.ca = tls.ca;

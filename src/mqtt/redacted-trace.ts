@@ -23,6 +23,29 @@ export function redactedMqttTrace(secrets: readonly string[], write: (line: stri
   };
 }
 
+const stderrSecrets = new Set<string>();
+
+/**
+ * With DEBUG set, other modules' `debug` output reaches stderr too, and mqtt-packet's
+ * (`DEBUG=mqtt-packet*` or `*`) prints each string it writes, the password among them. No option
+ * reaches that logger, so stderr itself takes the password out while DEBUG is set (whole lines: the
+ * debug module writes one line per call).
+ */
+export function redactStderrWhileDebugging(secret: string, env: NodeJS.ProcessEnv = process.env): void {
+  if (!env['DEBUG'] || secret === '' || stderrSecrets.has(secret)) return;
+  if (stderrSecrets.size === 0) {
+    const write = process.stderr.write.bind(process.stderr) as (chunk: unknown, ...rest: unknown[]) => boolean;
+    const scrub = (text: string): string => {
+      let out = text;
+      for (const w of stderrSecrets) out = out.split(w).join(redacted);
+      return out;
+    };
+    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
+      write(typeof chunk === 'string' ? scrub(chunk) : Buffer.isBuffer(chunk) ? Buffer.from(scrub(chunk.toString('utf8')), 'utf8') : chunk, ...rest)) as typeof process.stderr.write;
+  }
+  stderrSecrets.add(secret);
+}
+
 /** A copy with secret-named fields replaced; strings and numbers pass (the text is scrubbed after). */
 function scrub(value: unknown, depth: number): unknown {
   if (typeof value !== 'object' || value === null || depth > 4) return value;

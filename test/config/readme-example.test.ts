@@ -1,20 +1,9 @@
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli-run';
-
-/** The commented example in the README, as a user would copy it: comments removed. */
-function readmeExample(): string {
-  const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
-  const block = readme.split('```jsonc\n')[1]?.split('```')[0];
-  if (block === undefined) throw new Error('README.md has no ```jsonc config example');
-  return block
-    .split('\n')
-    .filter((line) => !line.trim().startsWith('//'))
-    .map((line) => line.replace(/\s+\/\/.*$/, ''))
-    .join('\n');
-}
+import { readmeExample } from '../helpers/readme-config';
 
 describe('the README config example', () => {
   const root = mkdtempSync(join(tmpdir(), 'ftagent-readme-'));

@@ -9,11 +9,15 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load-config';
+import { Daemon } from '../../src/daemon/daemon';
 import { isFtError } from '../../src/errors';
+import { createNodeDurableFs } from '../../src/storage/node-fs';
 import { BufferPool } from '../../src/transfer/buffer-pool';
 import { ChunkReader } from '../../src/transfer/chunk-reader';
 import { nodeSourceOpener } from '../../src/transfer/source-file';
 import { runCli } from '../helpers/cli-run';
+import { broker, exportsOf, quietLog, until } from '../daemon/helpers';
 import { MemorySource } from './helpers/memory-source';
 
 let dir = '';
@@ -89,5 +93,31 @@ describe('the announced size is what is sent', () => {
     expect((await reader.next())?.length).toBe(4096);
     expect(await reader.next()).toBeNull();
     expect(reader.sha256()).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('a watch folder', () => {
+  it('fails the job of a name that leads to a /proc file and sends the regular file beside it', async () => {
+    const b = await broker(path.join(dir, 'broker'));
+    const watchDir = path.join(dir, 'outbox');
+    await mkdir(watchDir);
+    await symlink('/proc/self/status', path.join(watchDir, 'status.txt'));
+    await writeFile(path.join(watchDir, 'ok.txt'), 'a regular file');
+    const cfg = path.join(dir, 'watch.json');
+    await writeFile(cfg, JSON.stringify({ brokers: [`mqtt://127.0.0.1:${b.port}`], clientId: 'gw-notafile', stateDir: path.join(dir, 'w-state'), watch: [{ dir: watchDir, settleMs: 0 }], log: { level: 'silent' } }));
+    const daemon = await Daemon.start({ config: await loadConfig(cfg), fs: createNodeDurableFs(), logger: quietLog, pollMs: 30 });
+    type Listed = { file: string; state: string; reason?: string };
+    const jobs = async (): Promise<Listed[]> => ((await runCli(['status', '--json', '--config', cfg], dir)).json as { jobs: Listed[] }).jobs;
+    try {
+      await until('both watch jobs ended', async () => (await jobs()).filter((j) => j.state === 'done' || j.state === 'failed').length === 2);
+    } finally {
+      await daemon.stop();
+      await b.stop();
+    }
+    const byName = Object.fromEntries((await jobs()).map((j) => [path.basename(j.file), j]));
+    expect(byName['status.txt']).toMatchObject({ state: 'failed' });
+    expect(byName['status.txt']?.reason).toMatch(/^SOURCE_UNREADABLE: .*kernel pseudo-file/);
+    expect(byName['ok.txt']).toMatchObject({ state: 'done' });
+    expect([...exportsOf(b.dataDir, 'gw-notafile').values()].map((x) => x.toString())).toEqual(['a regular file']);
   });
 });

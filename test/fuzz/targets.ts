@@ -19,6 +19,7 @@ import { decodeJob, encodeJob } from '../../src/storage/job-record';
 import { encodeRecord } from '../../src/storage/record-codec';
 import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
 import { parseMap } from '../../src/transfer/nftp-file-sink';
+import { readmeExample } from '../helpers/readme-config';
 import type { FuzzTarget } from './engine';
 
 const utf8 = (s: string): Uint8Array => Buffer.from(s, 'utf8');
@@ -113,29 +114,15 @@ const ackPackets: FuzzTarget = {
   expected: ours('PROTOCOL_ERROR'),
 };
 
-const fullConfig = {
-  brokers: ['mqtts://broker.example.com:8883', 'mqtt://10.0.0.5:1883'],
-  clientId: 'store-0042-gw',
-  username: 'gw42',
-  passwordFile: '/etc/ftagent/password',
-  mqtt: { version: '5', mode: 'sync', keepalive: 60, maxPacketSize: 1048576 },
-  upload: { chunkSize: 65536, window: 16, finTimeoutSeconds: 330, segmentChecksums: false, onSourceChange: 'fail' },
-  stateDir: '/var/lib/ftagent',
-  maxConcurrent: 1,
-  checkpoint: { everyBytes: 1048576, everyMs: 2000 },
-  retention: { finishedJobs: 200 },
-  watch: [{ dir: '/data/outgoing', pattern: 'cam-*.jpg', settleMs: 2000, afterSuccess: 'move', moveTo: '/data/sent', upload: { window: 4 } }],
-  store: {
-    enabled: true,
-    nftp: { blockSize: 32768, width: 'u16', window: 4 },
-    receive: { roots: ['/data/incoming'], browseRoots: ['/data/outgoing'], overwrite: false, maxConcurrent: 4 },
-  },
-  log: { level: 'info' },
-};
+/** The README's complete example without its TLS files (their existence is checked on disk). */
+function fullConfig(): Record<string, unknown> {
+  const { tls: _tls, ...rest } = JSON.parse(readmeExample()) as Record<string, unknown>;
+  return rest;
+}
 
 const config: FuzzTarget = {
   name: 'config file',
-  seeds: [utf8(JSON.stringify(fullConfig)), utf8(JSON.stringify(fullConfig, null, 2)), utf8('{}')],
+  seeds: [utf8(JSON.stringify(fullConfig())), utf8(JSON.stringify(fullConfig(), null, 2)), utf8('{}')],
   // The password comes from the environment, so no mutated passwordFile path is ever opened.
   run: async (input) => void (await parseConfig(text(input), '/etc/ftagent/config.json', { env: { FTAGENT_PASSWORD: 'x' } })),
   expected: ours('CONFIG_INVALID'),

@@ -108,7 +108,7 @@ describe('free disk space', () => {
 });
 
 describe('stale partial receives', () => {
-  it('removes partial files older than the limit, keeps fresh and running ones, never follows a link out', async () => {
+  it('removes partial files older than the limit, keeps younger and running ones, never follows a link out', async () => {
     const root = path.join(h.dir, 'sweep');
     const outside = path.join(h.dir, 'sweep-outside');
     await mkdir(path.join(root, 'sub'), { recursive: true });
@@ -118,6 +118,9 @@ describe('stale partial receives', () => {
     for (const f of files) await writeFile(path.join(root, f), 'x');
     await writeFile(path.join(outside, 'far.bin.part'), 'x');
     for (const f of [...files.filter((f) => f !== 'fresh.bin.part'), '../sweep-outside/far.bin.part']) await utimes(path.join(root, f), old, old);
+    // Just inside the limit: kept.
+    const edge = Date.now() / 1000 - 71.9 * 3600;
+    await utimes(path.join(root, 'fresh.bin.part'), edge, edge);
     await symlink(outside, path.join(root, 'link'));
     await symlink(path.join(outside, 'far.bin.part'), path.join(root, 'linked.bin.part'));
     const roots = (await prepareRoots([root], { create: false })).roots;

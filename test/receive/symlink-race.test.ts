@@ -1,11 +1,12 @@
 /**
  * A local attacker races symlinks (and a renamed directory) into the receive root at every step of a
  * push: between the "ok" answer and HELLO, before the .part is opened, before each block-map save,
- * before the final rename and before the cleanup after a bad file. Whatever happens, nothing outside
+ * before the final rename and before the cleanup after a bad file (and a hard link to an outside file
+ * planted under the .part name). Whatever happens, nothing outside
  * the root is created, changed or removed, and a push that could not write where it was asked to
  * fails instead of reporting success.
  */
-import { lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, lstat, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log';
@@ -15,7 +16,7 @@ import type { NftpSink } from '../../src/transfer/nftp-ports';
 import { blockSize, content, startAgent, startHarness, type Agent, type Harness } from './harness';
 
 type Step = NftpSinkStep | 'hello';
-type Attack = 'dir' | 'part' | 'map' | 'target';
+type Attack = 'dir' | 'part' | 'map' | 'target' | 'hardlink';
 
 let h: Harness;
 let agent: Agent;
@@ -66,6 +67,10 @@ async function race(step: Step): Promise<void> {
   if (armed.attack === 'dir') {
     await rename(dir, `${dir}.moved`);
     await symlink(outside, dir);
+  } else if (armed.attack === 'hardlink') {
+    // Not a symlink at all: a second name for the outside file, where .part will be opened.
+    await rm(path.join(dir, 'f.bin.part'), { force: true });
+    await link(victim, path.join(dir, 'f.bin.part'));
   } else if (armed.attack === 'part') await swap('f.bin.part');
   else if (armed.attack === 'map') await swap('f.bin.part.map');
   else await swap('f.bin');
@@ -90,7 +95,7 @@ const steps: { step: Step; nth: number; faults?: NftpSendFaults }[] = [
   // A corrupted block makes the whole-file CRC-32C mismatch: the partial file is then cleaned up.
   { step: 'cleanup', nth: 1, faults: { corruptBlock: 2 } },
 ];
-const attacks: Attack[] = ['dir', 'part', 'map', 'target'];
+const attacks: Attack[] = ['dir', 'part', 'map', 'target', 'hardlink'];
 
 describe('symlinks raced in during a push', () => {
   let n = 0;

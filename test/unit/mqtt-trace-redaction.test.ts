@@ -27,17 +27,28 @@ afterAll(async () => {
 });
 
 describe('DEBUG=mqttjs* trace', () => {
-  it('shows the CONNECT packet without the password', async () => {
+  const sendWithDebug = async (debug: string): Promise<string> => {
     await writeFile(path.join(dir, 'pw'), `${password}\n`, { mode: 0o600 });
     await writeFile(path.join(dir, 'f.txt'), 'hello');
     const { stderr } = await promisify(execFile)(
       process.execPath,
       [agentBundle, 'send', path.join(dir, 'f.txt'), '--broker', `mqtt://127.0.0.1:${broker.port}`, '--username', 'gw', '--password-file', path.join(dir, 'pw'), '--quiet'],
-      { env: { ...process.env, DEBUG: 'mqttjs*' }, encoding: 'utf8' },
+      { env: { ...process.env, DEBUG: debug }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
     );
+    return stderr;
+  };
+
+  it('shows the CONNECT packet without the password', async () => {
+    const stderr = await sendWithDebug('mqttjs*');
     expect(stderr).toContain("cmd: 'connect'");
     expect(stderr).toContain("username: 'gw'");
     expect(stderr).toContain("password: '[redacted]'");
+    expect(stderr).not.toContain(password);
+  });
+
+  it('keeps it out of every other debug namespace too (DEBUG=*: mqtt-packet prints each string it writes)', async () => {
+    const stderr = await sendWithDebug('*');
+    expect(stderr).toContain('mqtt-packet:writeToStream writeString: [redacted]');
     expect(stderr).not.toContain(password);
   });
 
