@@ -3,6 +3,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { systemClock } from '../../src/mqtt/clock';
+import { nftpFileId } from '../../src/protocol/nftp-blocks';
+import { decode, encode } from '../../src/protocol/nftp-codec';
+import type { NftpPacket } from '../../src/protocol/nftp-packets';
 import { startFileServing, type FileServing } from '../../src/transfer/store-serve';
 import { connectAgent, quietLog, tempRoot, type Agent } from '../store/harness';
 import { startMosquitto, type Mosquitto } from './mosquitto';
@@ -28,7 +31,8 @@ beforeEach(async () => {
   // A device that asks but never subscribes to the transfer topic: its send stays in HELLO.
   device = await mqtt.connectAsync(url, { clientId: 'device-1', protocolVersion: 5 });
   answers.length = 0;
-  device.on('message', (_topic, payload) => {
+  device.on('message', (topic, payload) => {
+    if (!topic.startsWith('$file_sniffer/')) return;
     const m = JSON.parse(payload.toString()) as Record<string, unknown>;
     if ('ack' in m) answers.push(m);
   });
@@ -55,6 +59,35 @@ async function ask(requestId: string | number, path: string): Promise<Record<str
 }
 
 describe('serving downloads to other clients', () => {
+  it('streams the file as nftp and sends a block again when the requester asks with GIVEME after END', async () => {
+    const answer = await ask('g', 'a.bin');
+    const topic = String(answer.topic);
+    const packets: NftpPacket[] = [];
+    device.on('message', (tp, payload) => {
+      if (tp === topic) packets.push(decode(new Uint8Array(payload), { width: 'u16' }));
+    });
+    await device.subscribeAsync(topic, { qos: 1, nl: true });
+    const waitFor = async (what: string, cond: () => boolean): Promise<void> => {
+      const end = Date.now() + 15_000;
+      while (!cond()) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${packets.map((p) => p.kind).join(',')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await waitFor('HELLO', () => packets.some((p) => p.kind === 'hello'));
+    const hello = packets.find((p) => p.kind === 'hello');
+    if (hello?.kind !== 'hello') throw new Error('unreachable');
+    expect(hello.blocks).toBe(5); // 5000 bytes in blocks of 1024
+    const fileid = nftpFileId('a.bin');
+    await device.publishAsync(topic, Buffer.from(encode({ kind: 'ack', id: hello.id, fileid }, { width: 'u16' })), { qos: 1 });
+    await waitFor('END', () => packets.some((p) => p.kind === 'end'));
+    const before = packets.filter((p) => p.kind === 'file' && p.seq === 2).length;
+    await device.publishAsync(topic, Buffer.from(encode({ kind: 'giveme', fileid, seq: 2 }, { width: 'u16' })), { qos: 1 });
+    await waitFor('block 2 again', () => packets.filter((p) => p.kind === 'file' && p.seq === 2).length === before + 1);
+    const again = packets.filter((p) => p.kind === 'file' && p.seq === 2).at(-1);
+    expect(again?.kind === 'file' && Buffer.from(again.content).equals(Buffer.alloc(1024, 7))).toBe(true);
+  });
+
   it('answers ok with a fresh nftp topic, echoing the request, and ERROR (busy) beyond store.serve.maxConcurrent', async () => {
     const first = await ask('r1', 'a.bin');
     expect(first).toMatchObject({ request_id: 'r1', path: 'a.bin', extra: [1], ack: 'ok' });
