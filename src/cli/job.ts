@@ -1,7 +1,7 @@
 /**
  * `ftagent job add FILE | list [--json] | remove ID`: the store jobs kept in the state dir and run on
  * schedule by the daemon (src/jobs/store-runner.ts). The command only edits job files; a running
- * daemon picks changes up at its next rescan.
+ * daemon watches their folder and picks changes up at once.
  */
 import { fileLimits, readBounded } from '../config/bounded-read';
 import { resolve } from 'node:path';

@@ -135,8 +135,10 @@ export const jobUsage = `Usage: ftagent job add FILE [--replace] [--state-dir DI
        ftagent job list [--json] [--state-dir DIR | --config FILE]
        ftagent job remove ID [--state-dir DIR | --config FILE]
 
-Store jobs: a JSON file with job_id, execution_time (6-field crontab with seconds), duration
-(seconds), and tasks (task_id, script_id, type BROADCAST or UPLOAD_TO_SERVER, path with * or ? in
-the file name only, target_path, groups or servers, retry_times, retry_interval seconds).
+Store jobs: a JSON file with job_id, execution_time (crontab: 5 fields, or 6 with seconds first),
+duration (seconds), an optional IANA timezone, and tasks (task_id, script_id, type BROADCAST or
+UPLOAD_TO_SERVER, path with * or ? in the file name only, target_path, groups or servers,
+retry_times, retry_interval seconds). Ids keep their JSON type and every digit.
+A running daemon sees added and removed jobs at once.
 The state dir comes from --state-dir, else from the config file (default ${defaultConfigPath}).
 `;

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { logLevels, type LogLevel } from '../log';
-import type { NftpWidth } from '../protocol/nftp-packets';
+import type { Width as NftpWidth } from './store-server/nftp/wire';
 import type { StoreFaults, StoreServerOptions } from './store-server/types';
 import type { BrokerFaults } from './types';
 

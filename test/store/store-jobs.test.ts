@@ -60,7 +60,12 @@ function okResult(o: StoreUploadOptions): StoreUploadResult {
   return { topic: `$file/${'0'.repeat(32)}`, size: readFileSync(o.file).length, requests: 1, waits: 0, nftp, linger: { done: Promise.resolve(nftp), stop: () => undefined } };
 }
 
-function runner(clock: FakeClock | typeof systemClock, transfer: (o: StoreUploadOptions) => Promise<StoreUploadResult>, channel: StoreRequester = noChannel) {
+function runner(
+  clock: FakeClock | typeof systemClock,
+  transfer: (o: StoreUploadOptions) => Promise<StoreUploadResult>,
+  channel: StoreRequester = noChannel,
+  bounds: { maxParallelTransfers?: number; maxLingering?: number } = {},
+) {
   const finished: RunRecord[] = [];
   let wake: (() => void) | undefined;
   const h = startStoreJobs({
@@ -71,6 +76,7 @@ function runner(clock: FakeClock | typeof systemClock, transfer: (o: StoreUpload
     logger: quietLog,
     // Only firings wake the runner here: a periodic rescan would do real file I/O while fake time jumps.
     rescanMs: 3_600_000,
+    ...bounds,
     transfer,
     onRunFinished: (_id, run) => {
       finished.push(run);
@@ -180,6 +186,44 @@ describe('store jobs: schedule, catch-up, retries, restart', () => {
     const run = await second.nextFinished(1);
     expect(run).toMatchObject({ state: 'done', fireAt: T0 + 30_000 });
     expect(sent).toEqual([join(dir, 'c2.txt')]);
+  });
+
+  it('runs at most maxParallelTransfers files at once and keeps at most maxLingering lingers, cutting the oldest short', async () => {
+    const dir = join(t.root, 'many');
+    mkdirSync(dir);
+    for (let i = 0; i < 10; i++) sampleFile(dir, `c${i}.txt`, 10 + i);
+    await new StoreJobStore(fs, join(t.root, 'state')).add(job(dir), T0);
+    let running = 0;
+    let peak = 0;
+    const lingersStopped: string[] = [];
+    const gate: (() => void)[] = [];
+    const r = runner(
+      new FakeClock(T0 + 30_000),
+      async (o) => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise<void>((res) => gate.push(res));
+        running--;
+        const result = okResult(o);
+        // A linger that lasts until it is stopped.
+        let end!: (n: typeof result.nftp) => void;
+        const done = new Promise<typeof result.nftp>((res) => (end = res));
+        return { ...result, linger: { done, stop: () => (lingersStopped.push(o.file), end(result.nftp)) } };
+      },
+      noChannel,
+      { maxParallelTransfers: 3, maxLingering: 2 },
+    );
+    // Let transfers start, then let them finish one at a time.
+    for (let released = 0; released < 10; released++) {
+      while (gate.length === 0) await new Promise((res) => setTimeout(res, 5));
+      gate.shift()?.();
+    }
+    const run = await r.nextFinished(1);
+    expect(run.state).toBe('done');
+    expect(peak).toBe(3);
+    // 10 lingers adopted, 2 kept: the 8 oldest were cut short, oldest first.
+    expect(lingersStopped).toHaveLength(8);
+    expect(lingersStopped[0]).toBe(join(dir, 'c0.txt'));
   });
 
   it('records a failed task when no file matches', async () => {

@@ -19,8 +19,6 @@ import {
   type SniffResponse,
   type SniffVerb,
 } from '../../protocol/file-sniffer';
-import { defaultNftpBlockSize } from '../../protocol/nftp-blocks';
-import { defaultNftpWidth } from '../../protocol/nftp-packets';
 import { createPrng } from '../prng';
 import type { BrokerCore, InboundPublish, InterceptResult, PublishInterceptor } from '../types';
 import { ResultLog } from './result-log';
@@ -68,8 +66,8 @@ export function createStoreServer(core: BrokerCore, options: StoreServerOptions)
     faults,
     prng: createPrng(faults.seed ?? 1),
     nftp: {
-      blockSize: options.nftp?.blockSize ?? defaultNftpBlockSize,
-      width: options.nftp?.width ?? defaultNftpWidth,
+      blockSize: options.nftp?.blockSize ?? 32 * 1024,
+      width: options.nftp?.width ?? 'u16',
       stallMs: options.nftp?.stallMs ?? 500,
       helloWaitMs: options.nftp?.helloWaitMs ?? 60_000,
       givemeBurst: options.nftp?.givemeBurst ?? 8,

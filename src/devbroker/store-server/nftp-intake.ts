@@ -1,14 +1,13 @@
 /**
- * The store server as an nftp receiver on an allocated topic (broadcast/upload): NftpReceiver over
- * NftpFileSink into `<storeDir>/received/<clientid>/<job_id>/<name>`, GIVEME on a stall, CRC-32C
- * checked before the file is moved into place. The lost-block fault drops a block on its first
- * arrival only, so GIVEME can always repair it.
+ * The store server as an nftp receiver on an allocated topic (broadcast/upload): its own receiver
+ * (nftp/receiver.ts, no code shared with the agent) into `<storeDir>/received/<clientid>/<job_id>/<name>`,
+ * GIVEME on a stall, CRC-32C checked before the file is moved into place. The lost-block fault drops
+ * a block on its first arrival only, so GIVEME can always repair it.
  */
 import { join } from 'node:path';
 import { chance } from '../prng';
-import { decode } from '../../protocol/nftp-codec';
-import { createNftpFileSink } from '../../transfer/nftp-file-sink';
-import { NftpReceiver, type NftpReceiveResult } from '../../transfer/nftp-receiver';
+import { NftpIntakeReceiver, type ReceiveResult } from './nftp/receiver';
+import { read } from './nftp/wire';
 import type { StoreServerContext } from './types';
 
 export interface IntakeOptions {
@@ -21,7 +20,7 @@ export interface IntakeOptions {
 export interface Intake {
   readonly topic: string;
   readonly target: string;
-  readonly done: Promise<NftpReceiveResult>;
+  readonly done: Promise<ReceiveResult>;
   abort(reason: string): void;
 }
 
@@ -29,35 +28,31 @@ export function startIntake(ctx: StoreServerContext, options: IntakeOptions): In
   const target = join(ctx.storeDir, 'received', safeSegment(options.clientId), safeSegment(options.jobId), safeSegment(baseName(options.path)));
   const lost = new Set(ctx.faults.lostBlocks ?? []);
   const seen = new Set<number>();
-  let receiver: NftpReceiver | undefined;
+  let receiver: NftpIntakeReceiver | undefined;
   const topic = ctx.allocateTopic(options.clientId, (payload) => {
     if (!receiver) return;
     if (dropOnFirstArrival(payload)) return;
     receiver.receive(payload);
   });
-  receiver = new NftpReceiver({
-    link: ctx.topicLink(topic),
+  const link = ctx.topicLink(topic);
+  receiver = new NftpIntakeReceiver({
+    target,
+    publish: (bytes) => link.publish(bytes),
     clock: ctx.clock,
-    sink: createNftpFileSink({ target, log: ctx.log }),
-    log: ctx.log,
+    log: ctx.log.child({ topic, clientId: options.clientId }),
     blockSize: ctx.nftp.blockSize,
     width: ctx.nftp.width,
     stallMs: ctx.nftp.stallMs,
     helloWaitMs: ctx.nftp.helloWaitMs,
     givemeBurst: ctx.nftp.givemeBurst,
-    topic,
   });
   const r = receiver;
-  return { topic, target, done: r.run(), abort: (reason) => r.abort(reason) };
+  return { topic, target, done: r.done, abort: (reason) => r.abort(reason) };
 
   function dropOnFirstArrival(payload: Buffer): boolean {
-    let packet;
-    try {
-      packet = decode(payload, { width: ctx.nftp.width });
-    } catch {
-      return false; // the receiver logs it
-    }
-    if (packet.kind !== 'file' && packet.kind !== 'end') return false;
+    const packet = read(payload, ctx.nftp.width);
+    // One that does not parse is the receiver's to log.
+    if (typeof packet === 'string' || (packet.type !== 'FILE' && packet.type !== 'END')) return false;
     const first = !seen.has(packet.seq);
     seen.add(packet.seq);
     if (first && (lost.has(packet.seq) || chance(ctx.prng, ctx.faults.lostBlockRate))) {

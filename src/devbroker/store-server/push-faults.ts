@@ -6,10 +6,9 @@
  * Only first sends are lost: a block sent again in answer to GIVEME always goes out, otherwise a lost
  * block could never be repaired and "lost" would mean "stalled".
  */
-import { decode, encode } from '../../protocol/nftp-codec';
-import type { NftpBlock, NftpWidth } from '../../protocol/nftp-packets';
-import type { NftpLink } from '../../transfer/nftp-ports';
 import { chance, createPrng } from '../prng';
+import { read, write, type Packet, type Width } from './nftp/wire';
+import type { TopicLink } from './types';
 
 export interface NftpSendFaults {
   seed?: number;
@@ -48,7 +47,7 @@ export function hasSendFaults(f: NftpSendFaults | undefined): boolean {
 }
 
 /** Wraps `link`; packets other than FILE/END (HELLO) pass untouched unless the sender has stalled. */
-export function faultyNftpLink(link: NftpLink, faults: NftpSendFaults, width: NftpWidth): { link: NftpLink; stats: FaultyLinkStats } {
+export function faultyNftpLink(link: TopicLink, faults: NftpSendFaults, width: Width): { link: TopicLink; stats: FaultyLinkStats } {
   const prng = createPrng(faults.seed ?? 1);
   const stats: FaultyLinkStats = { dropped: 0, duplicated: 0, reordered: 0, corrupted: 0, swallowed: 0 };
   const dropSet = new Set(faults.dropBlocks ?? []);
@@ -74,21 +73,21 @@ export function faultyNftpLink(link: NftpLink, faults: NftpSendFaults, width: Nf
     for (const bytes of out) await publishNow(bytes);
   };
 
-  const wrapped: NftpLink = {
+  const wrapped: TopicLink = {
     async publish(payload: Uint8Array): Promise<void> {
       if (stalled()) {
         stats.swallowed++;
         return;
       }
-      const packet = decode(payload, { width });
-      if (packet.kind !== 'file' && packet.kind !== 'end') return link.publish(payload);
+      const packet = read(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), width);
+      if (typeof packet === 'string' || (packet.type !== 'FILE' && packet.type !== 'END')) return link.publish(payload);
       blockSends++;
       const first = !seen.has(packet.seq);
       seen.add(packet.seq);
       if (first && (dropSet.has(packet.seq) || chance(prng, faults.dropRate))) {
         stats.dropped++;
         // END still releases held blocks, or they would wait for a block that never comes.
-        if (packet.kind === 'end') await flushHeld();
+        if (packet.type === 'END') await flushHeld();
         return;
       }
       let bytes = payload;
@@ -99,15 +98,15 @@ export function faultyNftpLink(link: NftpLink, faults: NftpSendFaults, width: Nf
       // Answers to GIVEME go out at once: holding them back could wait for blocks that never come.
       if (span <= 1 || !first) return publishNow(bytes);
       held.push(bytes);
-      if (held.length >= span || packet.kind === 'end') await flushHeld();
+      if (held.length >= span || packet.type === 'END') await flushHeld();
     },
   };
   return { link: wrapped, stats };
 }
 
-function corrupt(packet: NftpBlock, width: NftpWidth): Uint8Array {
-  const content = packet.content.slice();
+function corrupt(packet: Extract<Packet, { type: 'FILE' | 'END' }>, width: Width): Uint8Array {
+  const content = Buffer.from(packet.content);
   const at = Math.floor(content.length / 2);
   content[at] = (content[at] as number) ^ 0xff;
-  return encode({ ...packet, content }, { width });
+  return write({ ...packet, content }, width);
 }

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { FtError } from '../../errors';
 import type { SniffId, SniffResponse } from '../../protocol/file-sniffer';
 import { newRequestId } from '../../protocol/file-sniffer';
-import { confineExisting, prepareRoots } from '../../transfer/confine';
-import type { NftpSendResult } from '../../transfer/nftp-sender';
+import { mkdir, realpath, stat } from 'node:fs/promises';
+import type { SendResult as NftpSendResult } from './nftp/sender';
 import type { FaultyLinkStats, NftpSendFaults } from './push-faults';
 import { prepareStoreNftpSend } from './push-nftp-sender';
 import type { StoreServerContext } from './types';
@@ -110,12 +110,27 @@ export async function pushFile(ctx: StoreServerContext, o: PushFileOptions): Pro
   return { requestId, topic: send.topic, response, accepted: true, sending, faultStats: send.faultStats, cancel: (reason) => send.abort(reason) };
 }
 
-/** A file the store server may send: under `<storeDir>/files/`, a regular file, no symlink out. */
+/**
+ * A file the store server may send: under `<storeDir>/files/` once every symlink is resolved, and a
+ * regular file. NOT_ALLOWED outside (or not a file), NOT_FOUND when missing.
+ */
 export async function resolveStoreFile(ctx: StoreServerContext, requested: string): Promise<string> {
-  const { roots } = await prepareRoots([storeFilesDir(ctx)], { create: true });
-  const found = await confineExisting(roots, requested);
-  if (found.type !== 'file') throw new FtError('NOT_ALLOWED', `${requested} is a folder; only files can be sent`, { details: { path: requested } });
-  return found.path;
+  const dir = storeFilesDir(ctx);
+  await mkdir(dir, { recursive: true });
+  const root = await realpath(dir);
+  const lexical = path.resolve(root, requested);
+  const inside = (p: string): boolean => p === root || p.startsWith(`${root}${path.sep}`);
+  const refuse = (why: string): FtError => new FtError('NOT_ALLOWED', `${requested} ${why}`, { details: { path: requested } });
+  if (!inside(lexical)) throw refuse(`is outside ${dir}`);
+  let real: string;
+  try {
+    real = await realpath(lexical);
+  } catch {
+    throw new FtError('NOT_FOUND', `${requested} does not exist`, { details: { path: requested } });
+  }
+  if (!inside(real)) throw refuse(`leads out of ${dir} through a symlink`);
+  if (!(await stat(real)).isFile()) throw refuse('is not a regular file; only files can be sent');
+  return real;
 }
 
 function reasonOf(r: SniffResponse): string {

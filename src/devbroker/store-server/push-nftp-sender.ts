@@ -1,13 +1,13 @@
 /**
- * The store server as an nftp sender (push and download): an NftpSender on a freshly allocated
+ * The store server as an nftp sender (push and download): its own sender (nftp/sender.ts, no code
+ * shared with the agent) on a freshly allocated
  * `$file/<32 hex>` topic, publishing through the store server's topic link (optionally through the
  * fault wrapper) and fed the client's ACK/GIVEME by the topic table, which claims them.
  *
  * Prepared and started in two steps: the topic goes into the push request or download answer first,
  * HELLO only once the client can hear it.
  */
-import { openNftpFileSource, type NftpFileSource } from '../../transfer/nftp-file-source';
-import { NftpSender, type NftpSendResult } from '../../transfer/nftp-sender';
+import { NftpFileSender, type SendResult } from './nftp/sender';
 import { faultyNftpLink, hasSendFaults, type FaultyLinkStats, type NftpSendFaults } from './push-faults';
 import type { StoreServerContext } from './types';
 
@@ -30,52 +30,53 @@ export interface StoreNftpSend {
   readonly topic: string;
   readonly faultStats: FaultyLinkStats | undefined;
   /** Sends HELLO and the blocks; settles after the linger (or a failure). The topic is released then. */
-  start(): Promise<NftpSendResult>;
+  start(): Promise<SendResult>;
   abort(reason?: string): void;
 }
 
 export async function prepareStoreNftpSend(ctx: StoreServerContext, options: StoreNftpSendOptions): Promise<StoreNftpSend> {
   const { blockSize, width } = ctx.nftp;
-  const source: NftpFileSource = await openNftpFileSource(options.file, blockSize);
-  let sender: NftpSender | undefined;
+  let sender: NftpFileSender | undefined;
   const topic = ctx.allocateTopic(options.clientId, (payload) => sender?.receive(payload));
   const plain = ctx.topicLink(topic);
   const faulty = hasSendFaults(options.faults) ? faultyNftpLink(plain, options.faults ?? {}, width) : undefined;
-  const cleanup = async (): Promise<void> => {
-    ctx.releaseTopic(topic);
-    await source.close().catch(() => undefined);
-  };
+  const link = faulty?.link ?? plain;
+  const s = new NftpFileSender({
+    file: options.file,
+    name: options.name,
+    blockSize,
+    width,
+    publish: (bytes) => link.publish(bytes),
+    clock: ctx.clock,
+    log: ctx.log.child({ store: 'nftp-send', topic, clientId: options.clientId }),
+    hello: { ...(options.helloTimeoutMs !== undefined ? { firstWaitMs: options.helloTimeoutMs } : {}) },
+    pace: {
+      ...(options.lingerMs !== undefined ? { quietMs: options.lingerMs } : {}),
+      ...(options.intervalMs !== undefined ? { pauseMs: options.intervalMs } : {}),
+      ...(options.window !== undefined ? { burst: options.window } : {}),
+    },
+  });
   try {
-    sender = new NftpSender({
-      link: faulty?.link ?? plain,
-      source,
-      clock: ctx.clock,
-      log: ctx.log.child({ store: 'nftp-send', topic, clientId: options.clientId }),
-      name: options.name,
-      blockSize,
-      width,
-      topic,
-      ...(options.lingerMs !== undefined ? { lingerMs: options.lingerMs } : {}),
-      ...(options.helloTimeoutMs !== undefined ? { helloTimeoutMs: options.helloTimeoutMs } : {}),
-      ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
-      ...(options.window !== undefined ? { window: options.window } : {}),
-    });
+    await s.prepare();
   } catch (err) {
-    await cleanup();
+    ctx.releaseTopic(topic);
     throw err;
   }
-  const s = sender;
-  let started: Promise<NftpSendResult> | undefined;
+  sender = s;
+  let started: Promise<SendResult> | undefined;
   return {
     topic,
     faultStats: faulty?.stats,
     start() {
-      started ??= s.run().finally(cleanup);
+      started ??= s.run().finally(() => ctx.releaseTopic(topic));
       return started;
     },
     abort(reason) {
-      if (started) s.abort(reason);
-      else void cleanup();
+      s.abort(reason ?? 'aborted');
+      if (!started) {
+        ctx.releaseTopic(topic);
+        void s.close();
+      }
     },
   };
 }

@@ -6,8 +6,7 @@
 import type { Logger } from '../../log';
 import type { Clock } from '../../mqtt/clock';
 import type { SniffRequest, SniffResponse, SniffResponseFields, SniffVerb } from '../../protocol/file-sniffer';
-import type { NftpWidth } from '../../protocol/nftp-packets';
-import type { NftpLink } from '../../transfer/nftp-ports';
+import type { Width } from './nftp/wire';
 import type { Prng } from '../prng';
 import type { BrokerCore, InboundPublish } from '../types';
 
@@ -33,7 +32,7 @@ export interface StoreFaults {
 export interface StoreNftpSettings {
   /** Must equal the agent's (not on the wire). Default 32 KiB. */
   blockSize: number;
-  width: NftpWidth;
+  width: Width;
   /** Receiver: no new block for this long → GIVEME. Default 500 ms. */
   stallMs: number;
   /** Receiver: how long to wait for HELLO after ok. Default 60 s. */
@@ -93,6 +92,11 @@ export interface StoreIncoming<V extends SniffVerb = SniffVerb> {
   fields: Record<string, unknown>;
 }
 
+/** Publishes on one nftp topic. */
+export interface TopicLink {
+  publish(payload: Uint8Array): Promise<void>;
+}
+
 /** Inbound publishes on an allocated nftp topic from the client it was allocated to. */
 export type NftpTopicHandler = (payload: Buffer, msg: InboundPublish) => void;
 
@@ -114,7 +118,7 @@ export interface StoreServerContext {
   allocateTopic(clientId: string, handler: NftpTopicHandler): string;
   releaseTopic(topic: string): void;
   /** Publishes (QoS 1) on an allocated topic, to the client subscribed there. */
-  topicLink(topic: string): NftpLink;
+  topicLink(topic: string): TopicLink;
   record(result: StoreResult): void;
 }
 
