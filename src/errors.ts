@@ -26,6 +26,9 @@ export const errorCodes = [
   'NOT_ALLOWED', // a path is outside the configured roots
   'NOT_FOUND', // a requested remote or local path does not exist
   'REMOTE_ERROR', // the store server answered ERROR / BadReq
+  'SPOOL_FULL', // the job queue is at spool.maxJobs / spool.maxBytes
+  'REQUEST_INVALID', // a remote request is malformed, too large or names an unknown verb
+  'RATE_LIMITED', // remote requests came faster than remote.maxRequestsPerMinute
 ] as const;
 
 export type FtErrorCode = (typeof errorCodes)[number];

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { logLevels } from '../log';
+import { fleetSection, remoteSection, spoolSection } from './fleet-schema';
 
 /**
  * The config file, declared once: each key's type, default, range and description. The loader
@@ -331,6 +332,9 @@ export const configSchema = {
       },
     },
     store: storeSection,
+    fleet: fleetSection,
+    remote: remoteSection,
+    spool: spoolSection,
     log: {
       type: 'object',
       description: 'Logging (JSON lines on stdout).',
