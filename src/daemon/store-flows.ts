@@ -12,7 +12,7 @@ import type { Connection } from '../mqtt/connection';
 import type { DurableFs } from '../storage/durable-fs';
 import { startStoreJobs, type StoreJobsHandle } from '../jobs/store-runner';
 import { StoreChannel } from '../transfer/store-channel';
-import { startStoreReceiver, type StoreReceiver } from '../transfer/store-receive';
+import { startStoreReceiver, type StoreReceiveRecord, type StoreReceiver } from '../transfer/store-receive';
 import { storeNftpReceiveFrom, storeNftpSendFrom } from './daemon-settings';
 import { StoreLink } from './store-link';
 
@@ -22,6 +22,8 @@ export interface StoreFlowsDeps {
   fs: DurableFs;
   clock: Clock;
   logger: Logger;
+  /** Every finished push (the fleet plane's file.received event). */
+  onReceived?: (record: StoreReceiveRecord) => void;
 }
 
 export class StoreFlows {
@@ -56,6 +58,7 @@ export class StoreFlows {
       logger,
       overwriteDefault: store.receive.overwrite,
       nftp: storeNftpReceiveFrom(config),
+      ...(deps.onReceived ? { onResult: deps.onReceived } : {}),
     });
     const flows = new StoreFlows(link, jobs, receiver, deps);
     try {

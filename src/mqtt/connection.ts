@@ -34,6 +34,8 @@ export interface ConnectionOptions {
   backoff?: BackoffPolicy;
   /** Consecutive failed attempts (over all URLs) before giving up. */
   maxAttempts?: number;
+  /** Published by the broker if the connection ends without a DISCONNECT (the daemon's offline status). */
+  will?: { topic: string; payload: Buffer; qos: 0 | 1; retain: boolean };
 }
 
 export interface LinkLimits {
@@ -225,6 +227,7 @@ export class Connection {
     };
     if (options.username !== undefined) mqttOptions.username = options.username;
     if (options.password !== undefined) mqttOptions.password = options.password;
+    if (options.will) mqttOptions.will = { ...options.will };
     const tls = options.tls;
     if (tls) {
       if (tls.ca) mqttOptions.ca = tls.ca;
