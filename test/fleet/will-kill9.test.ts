@@ -3,16 +3,16 @@
  * online (retained), is killed with SIGKILL, and the broker publishes its will, the retained
  * offline document. On the development broker and on Mosquitto.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
+import { ensureFreshBundles } from '../helpers/fresh-bundles';
 import { startMosquitto, tempDir, type Mosquitto } from '../interop/mosquitto';
 import { broker } from '../daemon/helpers';
 import type { RunningBroker } from '../../src/devbroker/index';
-import { Observer } from './helpers';
+import { expectWillAfterKill } from './will';
 
 let root: string;
 let devbroker: RunningBroker | undefined;
@@ -44,26 +44,6 @@ describe('the will marks a killed daemon offline', () => {
     ['Mosquitto', '5', () => mosquitto!.port],
     ['Mosquitto', '3.1.1', () => mosquitto!.port],
   ] as const)('on %s over MQTT %s', async (label, mqtt, port) => {
-    const clientId = `gw-will-${label.length}-${mqtt.replace('.', '')}`;
-    const dir = mkdtempSync(join(root, 'gw-'));
-    const config = join(dir, 'config.json');
-    writeFileSync(config, JSON.stringify({ brokers: [`mqtt://127.0.0.1:${port()}`], clientId, stateDir: join(dir, 'state'), mqtt: { version: mqtt }, log: { level: 'warn' } }));
-    const observer = await Observer.open(`mqtt://127.0.0.1:${port()}`, [`ftagent/${clientId}/status`]);
-    try {
-      const child = spawn(process.execPath, [agentBundle, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-      children.push(child);
-      const online = await observer.waitFor('online', (s) => s.json.online === true);
-      expect(online.json.clientId).toBe(clientId);
-      child.kill('SIGKILL');
-      const offline = await observer.waitFor('the will', (s) => s.json.online === false);
-      expect(offline.json).toMatchObject({ online: false, clientId, reason: 'connection lost' });
-      // Retained: a backend that connects later still sees the gateway offline.
-      const late = await Observer.open(`mqtt://127.0.0.1:${port()}`, [`ftagent/${clientId}/status`]);
-      const retained = await late.waitFor('the retained offline status', () => true);
-      await late.close();
-      expect(retained).toMatchObject({ retain: true, json: { online: false } });
-    } finally {
-      await observer.close();
-    }
+    await expectWillAfterKill(port(), `gw-will-${label.length}-${mqtt.replace('.', '')}`, mqtt, root, children);
   }, 60_000);
 });
