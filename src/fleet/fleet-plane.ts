@@ -157,7 +157,7 @@ export class FleetPlane {
       const options = props?.correlationData ? { properties: { correlationData: props.correlationData } } : {};
       await publishAcked(live, responseTopic, Buffer.from(JSON.stringify(answer)), options, this.deps.clock, publishTimeoutMs);
       this.changed();
-    });
+    }).catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'remote request handling failed'));
   }
 
   private scheduleStatus(delayMs: number): void {
@@ -165,6 +165,8 @@ export class FleetPlane {
     this.statusTimer?.();
     this.statusTimer = this.deps.clock.after(delayMs, () => {
       this.statusTimer = null;
+      // Events other processes added (send --queue dropping a job) are picked up here too.
+      void this.drain();
       void this.publishStatus().finally(() => this.scheduleStatus(this.statusAgain ? 0 : this.pollMs()));
     });
   }

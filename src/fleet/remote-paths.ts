@@ -22,9 +22,10 @@ export async function resolveRemoteUpload(roots: readonly ConfineRoot[], request
   if (roots.length === 0) {
     throw new FtError('NOT_ALLOWED', 'remote upload is refused: no remote.uploadRoots are configured on this gateway', { details: { path: requested } });
   }
+  if (/[*?]/.test(path.dirname(requested))) throw new FtError('REQUEST_INVALID', `"path" ${JSON.stringify(requested)} has a wildcard in a folder; * and ? are allowed only in the file name`);
   if (!hasWildcard(requested)) return [await confinedFile(roots, requested)];
-  const problem = path.isAbsolute(requested) ? checkWildcardPath(requested) : /[*?]/.test(path.dirname(requested)) ? 'a wildcard in a directory' : undefined;
-  if (problem) throw new FtError('REQUEST_INVALID', `"path" ${problem}; * and ? are allowed only in the file name`);
+  const problem = path.isAbsolute(requested) ? checkWildcardPath(requested) : undefined;
+  if (problem) throw new FtError('REQUEST_INVALID', `"path" ${problem}`);
   const folder = await confineExisting(roots, path.dirname(requested));
   if (folder.type !== 'folder') throw new FtError('NOT_FOUND', `${path.dirname(requested)} is not a folder`);
   const match = wildcardMatcher(path.basename(requested));
