@@ -73,6 +73,7 @@ export async function setupFleet(deps: FleetSetupDeps): Promise<Fleet> {
     droppedEvents: () => outbox.dropped,
   };
   let remote: RemoteRequests | undefined;
+  if (!enabled && config.remote.enabled) logger.warn('remote.enabled has no effect while fleet.enabled is false: no requests are answered');
   if (enabled && config.remote.enabled) {
     const prepared = await prepareRoots(config.remote.uploadRoots, { create: false });
     for (const p of prepared.problems) logger.warn({ problem: p }, 'remote: an upload root is unusable and ignored');
