@@ -12,7 +12,7 @@ import type { Spool } from '../storage/spool';
 import { prepareRoots } from '../transfer/confine';
 import type { StoreReceiveRecord } from '../transfer/store-receive';
 import { SpoolAdmission } from '../jobs/spool-admission';
-import { SpoolIndex } from '../jobs/spool-index';
+import { SpoolIndex, priorityOf } from '../jobs/spool-index';
 import { confirmedBytes, type JobOutcome } from '../jobs/upload-job-runner';
 import { EventOutbox } from '../fleet/event-outbox';
 import { eventForOutcome, receivedEvent, type FleetEvent } from '../fleet/events';
@@ -83,7 +83,7 @@ export async function setupFleet(deps: FleetSetupDeps): Promise<Fleet> {
         id: job.id,
         state: job.state,
         file: job.spec.file,
-        priority: typeof job.spec.options.priority === 'string' ? job.spec.options.priority : 'normal',
+        priority: priorityOf(job),
         createdAt: job.spec.createdAt,
         finishedAt: job.finishedAt ?? null,
         reason: job.reason ?? null,

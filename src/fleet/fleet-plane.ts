@@ -133,7 +133,9 @@ export class FleetPlane {
       }
     }
     if (this.client !== client) return;
+    // At every connect, whatever the rate limit says: the will may have said offline meanwhile.
     this.lastSignature = '';
+    this.lastPublishAt = Number.NEGATIVE_INFINITY;
     this.scheduleStatus(0);
     void this.drain();
   }

@@ -4,6 +4,7 @@
  * spec never changes after it is queued, so each record is read once and remembered until the job
  * leaves the pending set. Memory: one small entry per pending job, bounded by spool.maxJobs.
  */
+import type { JobRecord } from '../storage/job-record';
 import type { Spool } from '../storage/spool';
 import { decodeQueuedOptions, type JobPriority } from './upload-job-options';
 
@@ -51,6 +52,11 @@ export function factsOfOptions(file: string, options: Record<string, unknown>, i
     // The runner fails such a job with the reason; here it simply counts as a normal one.
     return { file, priority: 'normal', size: 0 };
   }
+}
+
+/** A job's priority as recorded (normal when it says none). */
+export function priorityOf(job: JobRecord): JobPriority {
+  return factsOfOptions(job.spec.file, job.spec.options, job.id).priority;
 }
 
 const rank: Record<JobPriority, number> = { high: 0, normal: 1, low: 2 };

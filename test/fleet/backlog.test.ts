@@ -83,6 +83,23 @@ describe('the bounded spool', () => {
     expect(await spool.pendingIds()).toEqual(pending);
   }, 300_000);
 
+  it('send --queue records --priority (shown by status) and refuses a priority it does not know', async () => {
+    const stateDir = join(root, 'cli-priority');
+    const config = join(root, 'cli-priority.json');
+    writeFileSync(config, JSON.stringify({ stateDir, log: { level: 'silent' } }));
+    writeFileSync(join(root, 'alarm.jpg'), 'alarm');
+    const bad = await runCli(['send', join(root, 'alarm.jpg'), '--queue', '--config', config, '--priority', 'urgent'], root);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--priority must be high, normal or low');
+    const ok = await runCli(['send', join(root, 'alarm.jpg'), '--queue', '--config', config, '--priority', 'high', '--json'], root);
+    expect(ok.code).toBe(0);
+    const job = String(ok.json?.job);
+    const spool = await Spool.open(createNodeDurableFs(), stateDir);
+    expect((await spool.get(job))?.spec.options).toMatchObject({ priority: 'high', queuedSize: 5 });
+    const status = await runCli(['status', job, '--json', '--config', config], root);
+    expect(JSON.stringify(status.json)).toContain('"priority":"high"');
+  });
+
   it('bounds the bytes too: a job that does not fit is refused, one larger than the whole bound at once', async () => {
     const { spool, add } = await setup('bytes', { maxJobs: 1000, maxBytes: 10_000, whenFull: 'refuse' });
     for (let i = 0; i < 10; i++) await add(i, 'normal', 1000);
