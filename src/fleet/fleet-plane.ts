@@ -133,7 +133,8 @@ export class FleetPlane {
       }
     }
     if (this.client !== client) return;
-    // At every connect, whatever the rate limit says: the will may have said offline meanwhile.
+    // At every connect, whatever the rate limit says: the will may have said offline meanwhile
+    // (a takeover publishes the old connection's will before our CONNACK; docs/fleet.md).
     this.lastSignature = '';
     this.lastPublishAt = Number.NEGATIVE_INFINITY;
     this.scheduleStatus(0);

@@ -2,7 +2,7 @@
  * One QoS 1 publish on a given MQTT.js client that settles exactly once: true on its PUBACK,
  * false when the client closes first or nothing comes within `timeoutMs` (MQTT.js keeps an
  * unacknowledged QoS 1 message for a reconnect that our fresh-client-per-connection design never
- * makes, so its callback may never fire).
+ * makes, so its callback may never fire; docs/fleet.md).
  */
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import type { Clock } from '../mqtt/clock';
