@@ -27,6 +27,9 @@ export const errorCodes = [
   'NOT_FOUND', // a requested remote or local path does not exist
   'REMOTE_ERROR', // the store server answered ERROR / BadReq
   'LIMIT_EXCEEDED', // a peer asked for more than a configured cap (concurrent receives, reserved bytes, packet size)
+  'SPOOL_FULL', // the job queue is at spool.maxJobs / spool.maxBytes
+  'REQUEST_INVALID', // a remote request is malformed, too large or names an unknown verb
+  'RATE_LIMITED', // remote requests came faster than remote.maxRequestsPerMinute
 ] as const;
 
 export type FtErrorCode = (typeof errorCodes)[number];

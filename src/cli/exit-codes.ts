@@ -8,6 +8,7 @@ export const exitStatus = {
   source: 3,
   rejected: 4,
   gaveUp: 5,
+  spoolFull: 6,
   interrupted: 130,
 } as const;
 
@@ -35,6 +36,9 @@ const exitCodeFor: Record<FtErrorCode, number> = {
   NOT_FOUND: exitStatus.rejected,
   REMOTE_ERROR: exitStatus.rejected,
   LIMIT_EXCEEDED: exitStatus.gaveUp,
+  SPOOL_FULL: exitStatus.spoolFull,
+  REQUEST_INVALID: exitStatus.usage,
+  RATE_LIMITED: exitStatus.gaveUp,
 };
 
 export function exitCodeOf(err: unknown): number {

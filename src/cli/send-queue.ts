@@ -7,7 +7,10 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError, errorCodes, type FtErrorCode } from '../errors';
-import { encodeQueuedOptions, type QueuedUploadOptions } from '../jobs/upload-job-options';
+import { encodeQueuedOptions, jobPriorities, type JobPriority, type QueuedUploadOptions } from '../jobs/upload-job-options';
+import { SpoolAdmission } from '../jobs/spool-admission';
+import { outboxFor } from '../daemon/fleet-setup';
+import { silentLogger } from '../log';
 import { fileNameProblem } from '../protocol/emqx-ft-filemeta';
 import { fileIdProblem } from '../protocol/emqx-ft-topics';
 import type { JobRecord } from '../storage/job-record';
@@ -23,6 +26,7 @@ const queueSpec = {
   wait: { type: 'boolean' },
   config: { type: 'string', short: 'c' },
   'on-change': { type: 'string' },
+  priority: { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
 } as const;
@@ -50,6 +54,8 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
   const file = resolve(io.cwd, positionals[0]);
   const onChange = v['on-change'] ?? 'fail';
   if (onChange !== 'fail' && onChange !== 'restart') throw sendUsageError(`--on-change must be fail or restart, got "${onChange}"`);
+  const priority = v.priority ?? 'normal';
+  if (!(jobPriorities as readonly string[]).includes(priority)) throw sendUsageError(`--priority must be high, normal or low, got "${priority}"`);
   const flags = uploadFlagOptions(v);
   if (flags.name !== undefined) {
     const problem = fileNameProblem(flags.name);
@@ -59,11 +65,26 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
     const problem = fileIdProblem(flags.fileId);
     if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(flags.fileId)} cannot be used: ${problem}`);
   }
-  checkSendable(file);
+  const size = checkSendable(file);
 
   const state = await openState(v.config, io);
-  const options: QueuedUploadOptions = { ...flags, ...(onChange === 'restart' ? { onSourceChange: 'restart' } : {}) };
-  const id = await state.spool.enqueue({ kind: 'upload', file, options: encodeQueuedOptions(options) });
+  const options: QueuedUploadOptions = {
+    ...flags,
+    ...(onChange === 'restart' ? { onSourceChange: 'restart' } : {}),
+    ...(priority !== 'normal' ? { priority: priority as JobPriority } : {}),
+    queuedSize: size,
+  };
+  const { config } = state;
+  const outbox = outboxFor(config, state.fs, silentLogger);
+  const admission = new SpoolAdmission({
+    spool: state.spool,
+    bounds: config.spool,
+    // A dropped job's event waits in the outbox for the daemon to publish.
+    emit: (event) => (config.fleet.enabled ? outbox.add(event) : Promise.resolve()),
+    clientId: config.clientId,
+    logger: silentLogger,
+  });
+  const id = await admission.enqueue({ kind: 'upload', file, options: encodeQueuedOptions(options) });
   if (v.json) io.stdout.write(`${JSON.stringify({ ok: true, job: id, state: 'queued', file })}\n`);
   else io.stdout.write(`${id}\n`);
   if (!v.wait) return exitStatus.ok;

@@ -21,6 +21,7 @@ import { ProgressReporter, formatBytes } from './progress';
 import { isQueuedSend, runQueuedSend } from './send-queue';
 import { sendUsageError as usageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
 import { sendUsage as usage } from './usage';
+import { uploadFacts } from '../fleet/events';
 
 const argSpec = {
   ...connectionFlagSpec,
@@ -129,12 +130,7 @@ function writeResult(io: CliIo, plan: SendPlan, r: UploadResult): void {
     io.stdout.write(
       `${JSON.stringify({
         ok: true,
-        fileId: r.fileId,
-        name: r.name,
-        size: r.size,
-        sha256: r.sha256,
-        seconds: Number(r.seconds.toFixed(3)),
-        bytesSent: r.bytesSent,
+        ...uploadFacts(r),
         retries: r.retries,
         clientId: r.clientId,
         broker: r.broker,

@@ -9,6 +9,8 @@ import { FtError, isFtError } from '../errors';
 import { StoreJobStore, type JobState, type RunRecord, type StoredJob } from '../jobs/job-store';
 import { parseSchedule } from '../jobs/schedule';
 import { confirmedBytes } from '../jobs/upload-job-runner';
+import { priorityOf } from '../jobs/spool-index';
+import type { JobPriority } from '../jobs/upload-job-options';
 import { readCheckpoint, type Checkpoint } from '../storage/checkpoint';
 import type { JobRecord } from '../storage/job-record';
 import type { CliCommand, CliIo } from './command';
@@ -29,6 +31,7 @@ export interface JobStatus {
   id: string;
   state: JobRecord['state'];
   file: string;
+  priority: JobPriority;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
@@ -55,6 +58,7 @@ async function statusOf(state: StateAccess, job: JobRecord, cancels: Set<string>
     id: job.id,
     state: job.state,
     file: job.spec.file,
+    priority: priorityOf(job),
     createdAt: job.spec.createdAt,
     startedAt: job.startedAt ?? null,
     finishedAt: job.finishedAt ?? null,
@@ -67,7 +71,7 @@ async function statusOf(state: StateAccess, job: JobRecord, cancels: Set<string>
 function line(s: JobStatus): string {
   const p = s.progress;
   const progress = p ? `${formatBytes(p.confirmed)}/${formatBytes(p.size)} ${p.size === 0 ? 100 : Math.floor((p.confirmed * 100) / p.size)}% ${p.stage}` : '';
-  const detail = [progress, s.cancelRequested ? 'cancel requested' : '', s.reason ?? ''].filter((x) => x !== '').join('; ');
+  const detail = [progress, s.priority !== 'normal' ? `${s.priority} priority` : '', s.cancelRequested ? 'cancel requested' : '', s.reason ?? ''].filter((x) => x !== '').join('; ');
   return `${s.id}  ${s.state.padEnd(9)}  ${s.file}${detail ? `  (${detail})` : ''}`;
 }
 

@@ -13,6 +13,9 @@ Queued (the daemon sends it; works whether or not the daemon runs):
                           (default $FTAGENT_CONFIG, else /etc/ftagent/config.json)
   --on-change fail|restart  if FILE changes before it is sent: fail the job (default) or send
                           the new content under a new file id
+  --priority high|normal|low  high starts at once, even beside a running upload, and takes the
+                          window first; low is dropped first when the spool is full (default normal)
+  Exit 6 (SPOOL_FULL): the queue is at spool.maxJobs / spool.maxBytes and the job was not queued.
   Connection flags, --mode and --max-rate do not apply: the daemon's config decides them.
 `;
 

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { logLevels } from '../log';
 import { defaultMaxPacketSize, nftpPacketOverhead } from '../mqtt/inbound-packet-cap';
+import { fleetSection, remoteSection, spoolSection } from './fleet-schema';
 
 /**
  * The config file, declared once: each key's type, default, range and description. The loader
@@ -388,6 +389,9 @@ export const configSchema = {
       },
     },
     store: storeSection,
+    fleet: fleetSection,
+    remote: remoteSection,
+    spool: spoolSection,
     log: {
       type: 'object',
       description: 'Logging (JSON lines on stdout).',

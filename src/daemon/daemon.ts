@@ -21,6 +21,7 @@ import { connectionOptionsFrom, jobDefaultsFrom, needsResponses } from './daemon
 import { LinkSupervisor } from './link-supervisor';
 import { StoreFlows } from './store-flows';
 import { ByteRateLimit } from '../mqtt/byte-rate-limit';
+import { setupFleet, type Fleet } from './fleet-setup';
 
 export interface DaemonOptions {
   config: Config;
@@ -58,6 +59,7 @@ export class Daemon {
     private readonly scheduler: JobScheduler,
     private readonly watches: WatchFolder[],
     private readonly store: StoreFlows | undefined,
+    readonly fleet: Fleet,
     private readonly options: DaemonOptions,
   ) {}
 
@@ -70,7 +72,9 @@ export class Daemon {
 
     let store: StoreFlows | undefined;
     let scheduler: JobScheduler | undefined;
-    const link = new LinkSupervisor(await connectionOptionsFrom(config), needsResponses(config), {
+    const fleet = await setupFleet({ config, fs, spool, clock, logger, running: () => scheduler?.runningIds() ?? [], poke: () => scheduler?.poke() });
+    const connection = await connectionOptionsFrom(config);
+    const link = new LinkSupervisor(fleet.will ? { ...connection, will: fleet.will } : connection, needsResponses(config), {
       clock,
       logger,
       ...(options.random ? { random: options.random } : {}),
@@ -78,7 +82,14 @@ export class Daemon {
       ...(options.reconnectBackoff ? { backoff: options.reconnectBackoff } : {}),
       onChange: () => scheduler?.poke(),
       ...(config.maxBytesPerSecond > 0 ? { rateLimit: new ByteRateLimit(config.maxBytesPerSecond, clock) } : {}),
-      onConnection: (connection: Connection) => store?.attach(connection) ?? (() => undefined),
+      onConnection: (connection: Connection) => {
+        const retireStore = store?.attach(connection);
+        const retireFleet = fleet.plane?.attach(connection);
+        return () => {
+          retireStore?.();
+          retireFleet?.();
+        };
+      },
     });
     const watches = config.watch.map(
       (w) =>
@@ -91,7 +102,7 @@ export class Daemon {
             ...(w.moveTo !== undefined ? { moveTo: w.moveTo } : {}),
             upload: uploadOverrides(config, w),
           },
-          { fs, spool, stateDir: config.stateDir, clock, logger },
+          { fs, spool, stateDir: config.stateDir, clock, logger, enqueue: (job) => fleet.admission.enqueue(job) },
         ),
     );
     const defaults = jobDefaultsFrom(config);
@@ -115,7 +126,9 @@ export class Daemon {
       clock,
       logger,
       ...(options.random ? { random: options.random } : {}),
+      index: fleet.index,
       onOutcome: (id, outcome) => {
+        fleet.onOutcome(outcome);
         for (const w of watches) {
           w.onOutcome(id, outcome).catch((err: unknown) => logger.warn({ job: id, err: String(err) }, 'watch folder bookkeeping failed'));
         }
@@ -124,8 +137,9 @@ export class Daemon {
     });
     for (const w of watches) await w.open();
     // The last step that can fail, and before the link starts, so the first Connection gets its store channel.
-    if (config.store.enabled) store = await StoreFlows.start({ config, fs, clock, logger });
-    const daemon = new Daemon(spool, link, scheduler, watches, store, options);
+    if (config.store.enabled) store = await StoreFlows.start({ config, fs, clock, logger, onReceived: (r) => fleet.onReceived(r) });
+    const daemon = new Daemon(spool, link, scheduler, watches, store, fleet, options);
+    fleet.plane?.start();
     link.start();
     scheduler.start();
     daemon.scheduleWatch(clock, 0);
@@ -146,6 +160,8 @@ export class Daemon {
     this.watchTimer?.();
     // Store runs are interrupted before the link goes, so a dying link is not counted as a failed attempt.
     const storeStopping = this.store?.stop();
+    // The offline status goes out (bounded wait) while the connection is still there.
+    await this.fleet.plane?.stop();
     // Link next: its synchronous part detaches the channel before the upload jobs see the stop signal.
     const closing = this.link.close();
     await this.scheduler.stop();
@@ -157,6 +173,7 @@ export class Daemon {
   /** Everything stops at once, nothing is written or said: the power-loss path (tests). */
   halt(): void {
     this.stopped = true;
+    this.fleet.plane?.halt();
     this.watchTimer?.();
     this.scheduler.halt();
     void this.store?.stop().catch(() => undefined);

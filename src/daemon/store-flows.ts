@@ -13,7 +13,7 @@ import type { Connection } from '../mqtt/connection';
 import type { DurableFs } from '../storage/durable-fs';
 import { startStoreJobs, type StoreJobsHandle } from '../jobs/store-runner';
 import { StoreChannel } from '../transfer/store-channel';
-import { startStoreReceiver, type StoreReceiver } from '../transfer/store-receive';
+import { startStoreReceiver, type StoreReceiveRecord, type StoreReceiver } from '../transfer/store-receive';
 import { startFileServing, type FileServing } from '../transfer/store-serve';
 import { storeNftpReceiveFrom, storeNftpSendFrom } from './daemon-settings';
 import { StoreLink } from './store-link';
@@ -31,6 +31,8 @@ export interface StoreFlowsDeps {
   fs: DurableFs;
   clock: Clock;
   logger: Logger;
+  /** Every finished push (the fleet plane's file.received event). */
+  onReceived?: (record: StoreReceiveRecord) => void;
 }
 
 export class StoreFlows {
@@ -70,6 +72,7 @@ export class StoreFlows {
       nftp: storeNftpReceiveFrom(config),
       limits: { maxConcurrent: store.receive.maxConcurrent, maxReservedBytes: store.receive.maxReservedBytes },
       staleHours: store.receive.staleHours,
+      ...(deps.onReceived ? { onResult: deps.onReceived } : {}),
     });
     const serving =
       store.serve.roots.length > 0

@@ -126,6 +126,10 @@ export class Broker implements BrokerCore, ConnectionHost {
     return null;
   }
 
+  subscribed(session: Session, filter: string, qos: 0 | 1): void {
+    this.sessions.deliverRetained(session, filter, qos);
+  }
+
   route(msg: RoutedMessage, publisherClientId: string | undefined): number {
     return this.sessions.route(msg, publisherClientId);
   }

@@ -15,8 +15,13 @@ export interface RoutedMessage {
  * Every session by client id, connected or not, and routing over their subscriptions. Routing is a
  * linear scan: a development broker has a handful of clients, and a scan has no index to get wrong.
  */
+/** Retained topics kept at most; a new topic beyond this evicts the oldest (EMQX bounds them too). */
+const MAX_RETAINED = 10_000;
+
 export class SessionStore {
   private readonly sessions = new Map<string, Session>();
+  /** The last retained message per topic (an empty payload clears it, as MQTT says). */
+  private readonly retained = new Map<string, RoutedMessage>();
 
   constructor(
     private readonly maxQueuedPerSession: number,
@@ -62,6 +67,7 @@ export class SessionStore {
 
   /** Deliver to every matching subscription; returns how many sessions it went to. */
   route(message: RoutedMessage, publisherClientId: string | undefined): number {
+    if (message.retain) this.retain(message);
     let matched = 0;
     for (const session of this.sessions.values()) {
       let grantedQos: 0 | 1 | -1 = -1;
@@ -86,7 +92,32 @@ export class SessionStore {
     return matched;
   }
 
+  /** A new subscription gets the retained messages its filter matches, flagged retained. */
+  deliverRetained(session: Session, filter: string, qos: 0 | 1): void {
+    for (const message of this.retained.values()) {
+      if (!topicMatches(filter, message.topic)) continue;
+      session.deliver({
+        topic: message.topic,
+        payload: message.payload,
+        qos: Math.min(qos, message.qos) === 0 ? 0 : 1,
+        retain: true,
+        ...(message.properties ? { properties: message.properties } : {}),
+      });
+    }
+  }
+
+  private retain(message: RoutedMessage): void {
+    this.retained.delete(message.topic);
+    if (message.payload.length === 0) return;
+    this.retained.set(message.topic, message);
+    if (this.retained.size > MAX_RETAINED) {
+      const oldest = this.retained.keys().next().value;
+      if (oldest !== undefined) this.retained.delete(oldest);
+    }
+  }
+
   clear(): void {
+    this.retained.clear();
     for (const session of this.sessions.values()) if (session.expiryTimer) clearTimeout(session.expiryTimer);
     this.sessions.clear();
   }

@@ -16,6 +16,8 @@ import type { CommandLink } from '../mqtt/command-link';
 import type { JobRecord } from '../storage/job-record';
 import type { Spool } from '../storage/spool';
 import type { JobControl, JobOutcome } from './upload-job-runner';
+import { PriorityGate } from './priority-link';
+import { byPriority, type SpoolIndex } from './spool-index';
 
 export interface JobSchedulerDeps {
   spool: Spool;
@@ -30,6 +32,8 @@ export interface JobSchedulerDeps {
   clock: Clock;
   logger: Logger;
   random?: () => number;
+  /** Priorities of pending jobs: high ones start first, may use one slot beyond maxConcurrent, and take the window first. */
+  index?: SpoolIndex;
   /** Told about every finished attempt (watch folders, tests). */
   onOutcome?: (jobId: string, outcome: JobOutcome) => void;
 }
@@ -45,6 +49,7 @@ export class JobScheduler {
   /** Consecutive errors thrown (not returned) by a job's attempts: state-directory trouble. */
   private readonly errors = new Map<string, number>();
   private readonly stopping = new AbortController();
+  private readonly gate = new PriorityGate();
   private cancelTimer: (() => void) | null = null;
   private ticking = false;
   private again = false;
@@ -125,9 +130,10 @@ export class JobScheduler {
       }
       const job = await spool.get(id);
       if (job && (job.state === 'queued' || job.state === 'active')) {
-        await spool.cancel(id, 'cancelled on request');
+        const record = await spool.cancel(id, 'cancelled on request');
         logger.info({ job: id }, 'job cancelled');
         this.forget(id);
+        this.deps.onOutcome?.(id, { kind: 'cancelled', record });
       }
       await spool.clearCancelRequest(id);
     }
@@ -135,31 +141,42 @@ export class JobScheduler {
 
   private async startJobs(): Promise<void> {
     const { spool } = this.deps;
-    const pending = await spool.pendingIds();
-    const pendingSet = new Set(pending);
+    const ids = await spool.pendingIds();
+    const facts = await this.deps.index?.factsOf(ids);
+    const pending = facts ? byPriority(facts) : ids;
+    const pendingSet = new Set(ids);
     for (const id of this.notBefore.keys()) if (!pendingSet.has(id)) this.forget(id);
     const now = this.deps.clock.now();
     for (const id of pending) {
-      if (this.stopping.signal.aborted || this.running.size >= this.deps.maxConcurrent) return;
+      const high = facts?.get(id)?.priority === 'high';
+      // One slot beyond maxConcurrent is kept for high-priority jobs: an alarm picture never waits.
+      const limit = this.deps.maxConcurrent + (high ? 1 : 0);
+      if (this.stopping.signal.aborted) return;
+      if (this.running.size >= limit) {
+        if (high) continue;
+        return;
+      }
       const link = this.deps.link();
       if (!link) return;
       if (this.running.has(id) || (this.notBefore.get(id) ?? 0) > now) continue;
       const job = await spool.get(id);
       if (!job || (job.state !== 'queued' && job.state !== 'active')) continue;
-      this.launch(job, link);
+      this.launch(job, link, high);
     }
   }
 
-  private launch(job: JobRecord, link: CommandLink): void {
+  private launch(job: JobRecord, link: CommandLink, high: boolean): void {
     const cancel = new AbortController();
     const control: JobControl = { stop: this.stopping.signal, cancel: cancel.signal };
+    const leave = high ? this.gate.enterHigh() : () => undefined;
     const done = this.deps
-      .run(job, control, link)
+      .run(job, control, high ? link : this.gate.yieldingLink(link))
       .then(
         (outcome) => this.settle(job.id, outcome),
         (err: unknown) => this.settleError(job.id, err),
       )
       .finally(() => {
+        leave();
         this.running.delete(job.id);
         this.poke();
       });

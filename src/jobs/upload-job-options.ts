@@ -11,6 +11,10 @@ import { withUploadDefaults, type UploadOptions } from '../transfer/upload-optio
 /** What to do when the source changed between two attempts of the same job. */
 export type SourceChangePolicy = 'fail' | 'restart';
 
+/** high starts at once (a reserved slot) and takes the shared window first; low is dropped first when the spool is full. */
+export const jobPriorities = ['high', 'normal', 'low'] as const;
+export type JobPriority = (typeof jobPriorities)[number];
+
 export interface QueuedUploadOptions {
   /** Default: the job id (stable across restarts, so a re-sent init names the same transfer). */
   fileId?: string;
@@ -25,6 +29,10 @@ export interface QueuedUploadOptions {
   commandTimeoutMs?: number;
   /** fail (default): SOURCE_CHANGED ends the job; restart: send the new content under a new file id. */
   onSourceChange?: SourceChangePolicy;
+  /** Default normal. */
+  priority?: JobPriority;
+  /** The file's size when it was queued: the spool's byte bound counts it. */
+  queuedSize?: number;
   /** Set by a watch folder: the folder that queued the file… */
   watchDir?: string;
   /** …and the file's identity when it did (a restart recognises the job by it). */
@@ -64,6 +72,8 @@ const checks: Record<keyof QueuedUploadOptions, Check> = {
   finTimeoutMs: isPositive,
   commandTimeoutMs: isPositive,
   onSourceChange: (v) => v === 'fail' || v === 'restart',
+  priority: (v) => (jobPriorities as readonly unknown[]).includes(v),
+  queuedSize: isInt,
   watchDir: isString,
   watchSource: (v) => {
     if (typeof v !== 'object' || v === null) return false;

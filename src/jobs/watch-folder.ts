@@ -15,7 +15,7 @@ import { errnoCode } from '../errors';
 import type { Logger } from '../log';
 import type { Clock } from '../mqtt/clock';
 import type { JobRecord } from '../storage/job-record';
-import type { Spool } from '../storage/spool';
+import type { NewJob, Spool } from '../storage/spool';
 import type { DurableFs } from '../storage/durable-fs';
 import { decodeQueuedOptions, encodeQueuedOptions, type QueuedUploadOptions } from './upload-job-options';
 import type { JobOutcome } from './upload-job-runner';
@@ -39,6 +39,8 @@ export interface WatchFolderDeps {
   logger: Logger;
   /** Files being watched for settling at once; more wait for a later scan. */
   maxTracked?: number;
+  /** How a file becomes a job (the daemon's bounded spool); default spool.enqueue. */
+  enqueue?: (job: NewJob) => Promise<string>;
 }
 
 interface Candidate {
@@ -157,8 +159,9 @@ export class WatchFolder {
     const ledger = this.ledger;
     if (!ledger) return;
     const file = join(this.settings.dir, name);
-    const options: QueuedUploadOptions = { ...this.settings.upload, watchDir: this.settings.dir, watchSource: id };
-    const jobId = await this.deps.spool.enqueue({ kind: 'upload', file, options: encodeQueuedOptions(options) });
+    const options: QueuedUploadOptions = { ...this.settings.upload, queuedSize: id.size, watchDir: this.settings.dir, watchSource: id };
+    const job: NewJob = { kind: 'upload', file, options: encodeQueuedOptions(options) };
+    const jobId = await (this.deps.enqueue ? this.deps.enqueue(job) : this.deps.spool.enqueue(job));
     this.candidates.delete(name);
     ledger.set({ name, ...id, jobId, state: 'queued' });
     await ledger.save();

@@ -39,6 +39,8 @@ export interface ConnectionOptions {
   maxAttempts?: number;
   /** Largest packet we accept: announced in an MQTT 5 CONNECT, enforced on the socket. Default 1 MiB. */
   maximumPacketSize?: number;
+  /** Published by the broker if the connection ends without a DISCONNECT (the daemon's offline status). */
+  will?: { topic: string; payload: Buffer; qos: 0 | 1; retain: boolean };
 }
 
 export type { LinkLimits } from './ack-packets';
@@ -225,6 +227,7 @@ export class Connection {
       mqttOptions.password = options.password;
       redactStderrWhileDebugging(options.password);
     }
+    if (options.will) mqttOptions.will = { ...options.will };
     const tls = options.tls;
     if (tls) {
       if (tls.ca) mqttOptions.ca = tls.ca;

@@ -36,6 +36,8 @@ export interface ConnectionHost {
   connectionClosed(connection: Connection, session: Session, willMessage: RoutedMessage | null): void;
   intercept(msg: InboundPublish): InterceptResult | null;
   route(msg: RoutedMessage, publisherClientId: string | undefined): number;
+  /** A subscription was granted: send the retained messages it matches. */
+  subscribed(session: Session, filter: string, qos: 0 | 1): void;
   audit(entry: AuditEntry): void;
 }
 
@@ -261,7 +263,7 @@ export class Connection implements DeliveryTarget {
           ...(this.host.advertiseReceiveMaximum ? { receiveMaximum: this.host.receiveMaximum } : {}),
           maximumPacketSize: this.host.maximumPacketSize,
           topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
-          retainAvailable: false,
+          retainAvailable: true,
           sharedSubscriptionAvailable: false,
           subscriptionIdentifiersAvailable: false,
           wildcardSubscriptionAvailable: true,
@@ -427,6 +429,11 @@ export class Connection implements DeliveryTarget {
       return qos;
     });
     this.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
+    // After the SUBACK, as MQTT orders it; MQTT 5 Retain Handling 2 asks for none.
+    packet.subscriptions.forEach((sub, i) => {
+      const qos = granted[i];
+      if ((qos === 0 || qos === 1) && !(v5 && sub.rh === 2)) this.host.subscribed(session, sub.topic, qos);
+    });
   }
 
   private onUnsubscribe(packet: IUnsubscribePacket): void {
