@@ -17,7 +17,7 @@ import { prepareRoots } from '../transfer/confine';
 import type { NftpReceiveResult } from '../transfer/nftp-receiver';
 import { StoreChannel } from '../transfer/store-channel';
 import { checkNftpTopic, prepareTarget, receiveFile, type NftpReceiveSettings } from '../transfer/store-receive';
-import { writeJsonFailure, type CliCommand, type CliIo } from './command';
+import { reportFailure, type CliCommand, type CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
 import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
@@ -138,7 +138,18 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       connection.start(),
       new Promise<never>((_, reject) => interrupt.signal.addEventListener('abort', () => reject(new FtError('INTERRUPTED', 'interrupted while connecting')), { once: true })),
     ]);
-    if (!(await channel.whenReady(interrupt.signal))) throw new FtError('INTERRUPTED', 'interrupted while subscribing');
+    // A broker that never acknowledges the subscription must not hold fetch until its keepalive.
+    const subscribing = new AbortController();
+    const onInterrupt = (): void => subscribing.abort();
+    interrupt.signal.addEventListener('abort', onInterrupt, { once: true });
+    const cancelTimer = systemClock.after(plan.requestTimeoutMs, onInterrupt);
+    const ready = await channel.whenReady(subscribing.signal);
+    cancelTimer();
+    interrupt.signal.removeEventListener('abort', onInterrupt);
+    if (!ready) {
+      if (interrupt.signal.aborted) throw new FtError('INTERRUPTED', 'interrupted while subscribing');
+      throw new FtError('TIMEOUT', `the broker did not acknowledge the subscription to the store topics within ${plan.requestTimeoutMs / 1000} s (--timeout)`, { transient: true });
+    }
     const response = await channel.request('download', { path: plan.remote });
     const topic = await channel.openNftpTopic(downloadTopic(plan.remote, response));
     let result: NftpReceiveResult;
@@ -157,9 +168,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       await topic.close().catch(() => undefined);
     }
     writeResult(io, plan, file, result, (Date.now() - started) / 1000);
+    io.settle?.(exitStatus.ok);
     return exitStatus.ok;
   } catch (err) {
-    if (plan.json && err instanceof FtError) writeJsonFailure(io, err);
+    reportFailure(io, plan.json, err);
     throw err;
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -15,7 +15,7 @@ import { safeFileName } from '../protocol/emqx-ft-filemeta';
 import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
-import { writeJsonFailure, type CliCommand, type CliIo } from './command';
+import { reportFailure, type CliCommand, type CliIo } from './command';
 import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
 import { exitStatus } from './exit-codes';
 import { ProgressReporter, formatBytes } from './progress';
@@ -121,10 +121,11 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     );
     progress?.finish();
     writeResult(io, plan, result);
+    io.settle?.(exitStatus.ok);
     return exitStatus.ok;
   } catch (err) {
     progress?.finish();
-    if (plan.json && err instanceof FtError) writeJsonFailure(io, err);
+    reportFailure(io, plan.json, err);
     throw err;
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -8,10 +8,11 @@
 import { connect, UniqueMessageIdProvider, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { FtError, errnoCode } from '../errors';
 import type { Logger } from '../log';
-import { backoffDelay, defaultBackoff, type BackoffPolicy } from './backoff';
+import { defaultBackoff, type BackoffPolicy } from './backoff';
 import { sleep, type Clock } from './clock';
 import { storeWithoutCopy } from './no-copy-publish';
 import { untilFirstUp } from './first-up';
+import { defaultReconnectBounds, ReconnectBudget } from './reconnect-budget';
 
 export interface TlsMaterial {
   ca?: Buffer;
@@ -34,6 +35,10 @@ export interface ConnectionOptions {
   backoff?: BackoffPolicy;
   /** Consecutive failed attempts (over all URLs) before giving up. */
   maxAttempts?: number;
+  /** Consecutive cycles that connected but lost the link before any progress, before giving up. */
+  maxStalledCycles?: number;
+  /** How long close() lets MQTT.js finish politely before dropping the socket. */
+  closeGraceMs?: number;
 }
 
 export interface LinkLimits {
@@ -77,12 +82,33 @@ export class Connection {
   private readonly stop = new AbortController();
   private loop: Promise<void> | null = null;
   private urlIndex = 0;
+  private readonly budget: ReconnectBudget;
+  /** Why the current client is being dropped by us (a malformed packet), if it is. */
+  private dropReason: string | null = null;
 
   constructor(
     readonly options: ConnectionOptions,
     private readonly deps: ConnectionDeps,
   ) {
     if (options.brokers.length === 0) throw new FtError('CONFIG_INVALID', 'no broker URL given: pass --broker mqtt://host:port');
+    this.budget = new ReconnectBudget({
+      maxAttempts: options.maxAttempts ?? defaultReconnectBounds.maxAttempts,
+      maxStalledCycles: options.maxStalledCycles ?? defaultReconnectBounds.maxStalledCycles,
+      stableMs: defaultReconnectBounds.stableMs,
+    });
+  }
+
+  /**
+   * The transfer on this connection moved forward (a command was acknowledged): the link is worth
+   * keeping, so stalled cycles start counting from zero again.
+   */
+  markProgress(): void {
+    this.budget.progress();
+  }
+
+  /** Whether anything was ever acknowledged over this Connection (the daemon's supervisor asks). */
+  everProgressed(): boolean {
+    return this.budget.everProgressed;
   }
 
   get clientId(): string {
@@ -118,12 +144,28 @@ export class Connection {
     });
   }
 
-  /** Closes the current client and stops reconnecting. */
+  /**
+   * Closes the current client and stops reconnecting, within `closeGraceMs`: MQTT.js's polite
+   * end(false) waits for every unacknowledged publish, which a broker that went silent never
+   * acknowledges, so after the grace the socket is dropped.
+   */
   async close(): Promise<void> {
     this.stop.abort();
     const client = this.client;
     this.client = null;
-    if (client) await new Promise<void>((r) => client.end(false, {}, () => r()));
+    if (client) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.deps.clock.after(this.options.closeGraceMs ?? 2000, () => {
+          // end(true) is a no-op while end(false) is pending: drop the socket itself.
+          client.stream?.destroy();
+          resolve();
+        });
+        client.end(false, {}, () => {
+          cancel();
+          resolve();
+        });
+      });
+    }
     await this.loop;
   }
 
@@ -133,8 +175,7 @@ export class Connection {
 
   private async run(): Promise<void> {
     const policy = this.options.backoff ?? defaultBackoff;
-    const maxAttempts = this.options.maxAttempts ?? 10;
-    let failures = 0;
+    const budget = this.budget;
     const permanentByUrl = new Map<string, FtError>();
     while (!this.stop.signal.aborted) {
       const url = this.options.brokers[this.urlIndex % this.options.brokers.length] ?? '';
@@ -143,37 +184,42 @@ export class Connection {
         if (result.ok) result.client.end(true);
         return;
       }
-      if (result.ok) {
-        failures = 0;
+      const refused = result.ok ? unusableConnack(url, result.connack) : null;
+      if (result.ok && !refused) {
+        budget.connected(this.deps.clock.now());
         permanentByUrl.clear();
-        const closed = this.adopt(url, result.client, result.connack);
-        const reason = await closed;
+        const reason = await this.adopt(url, result.client, result.connack);
         if (this.stop.signal.aborted) return;
         this.emit({ kind: 'down', url, reason });
-      } else {
-        failures += 1;
-        this.deps.logger.warn({ broker: url, attempt: failures, err: result.error.message }, 'mqtt connection attempt failed');
-        if (!result.error.transient) permanentByUrl.set(url, result.error);
-        // A refusal that retrying cannot fix (credentials, certificates) on every broker: stop now.
-        if (permanentByUrl.size >= new Set(this.options.brokers).size) {
-          this.emit({ kind: 'failed', error: result.error });
+        if (budget.lost(this.deps.clock.now()) === 'stalled') {
+          this.emit({ kind: 'failed', error: stalledError(this.options.brokers, budget.stalls, reason) });
           return;
         }
-        if (failures >= maxAttempts) {
+        this.urlIndex += 1;
+      } else {
+        if (result.ok) result.client.end(true);
+        const error = refused ?? (result as { error: FtError }).error;
+        this.deps.logger.warn({ broker: url, attempt: budget.failures + 1, err: error.message }, 'mqtt connection attempt failed');
+        if (!error.transient) permanentByUrl.set(url, error);
+        // A refusal that retrying cannot fix (credentials, certificates) on every broker: stop now.
+        if (permanentByUrl.size >= new Set(this.options.brokers).size) {
+          this.emit({ kind: 'failed', error });
+          return;
+        }
+        if (budget.failed() === 'attempts-exhausted') {
           this.emit({
             kind: 'failed',
             error: new FtError(
               'CONNECT_FAILED',
-              `could not connect to ${this.options.brokers.join(', ')} after ${failures} attempts (last: ${result.error.message}); check the broker address and that it is running`,
-              { transient: true, cause: result.error },
+              `could not connect to ${this.options.brokers.join(', ')} after ${budget.failures} attempts (last: ${error.message}); check the broker address and that it is running`,
+              { transient: true, cause: error },
             ),
           });
           return;
         }
         this.urlIndex += 1;
       }
-      const delay = backoffDelay(failures, policy, this.deps.random);
-      if (!(await sleep(this.deps.clock, delay, this.stop.signal))) return;
+      if (!(await sleep(this.deps.clock, budget.delayMs(policy, this.deps.random), this.stop.signal))) return;
     }
   }
 
@@ -190,7 +236,23 @@ export class Connection {
       let lastError = 'connection closed';
       client.on('error', (err) => {
         lastError = err.message;
+        if (isMalformedPacket(err)) {
+          // mqtt-packet's parser cannot continue after a malformed packet; MQTT says close the link.
+          lastError = `the broker sent a malformed packet (${err.message})`;
+          this.deps.logger.warn({ broker: url, err: err.message }, 'malformed packet from the broker: closing the connection');
+          client.end(true);
+          return;
+        }
         this.deps.logger.warn({ broker: url, err: err.message }, 'mqtt client error');
+      });
+      client.on('disconnect', (packet) => {
+        const rc = packet.reasonCode ?? 0;
+        lastError = `the broker sent DISCONNECT ${describeDisconnect(rc)}`;
+        if (rc === sessionTakenOver) {
+          this.deps.logger.warn({ broker: url, clientId: this.clientId }, 'another client connected with this client id and took over the session (DISCONNECT 0x8e): two agents share a client id');
+        } else {
+          this.deps.logger.warn({ broker: url, reasonCode: rc }, lastError);
+        }
       });
       client.once('close', () => {
         if (this.client === client) {
@@ -266,6 +328,42 @@ export class Connection {
       client.on('close', () => finish({ ok: false, error: classifyConnectError(url, lastError) }));
     });
   }
+}
+
+const sessionTakenOver = 0x8e;
+
+function describeDisconnect(rc: number): string {
+  const known: Record<number, string> = { 0x8e: 'session taken over', 0x8b: 'server shutting down', 0x95: 'packet too large', 0x93: 'receive maximum exceeded', 0x82: 'protocol error', 0x81: 'malformed packet', 0x97: 'quota exceeded', 0x98: 'administrative action' };
+  return `0x${rc.toString(16).padStart(2, '0')}${known[rc] ? ` (${known[rc]})` : ''}`;
+}
+
+/** Errors MQTT.js passes on from its packet parser (they carry no errno and no reason code). */
+function isMalformedPacket(err: Error): boolean {
+  if (errnoCode(err) !== undefined || isConnackRefusal(err)) return false;
+  return /^(Invalid|Malformed|Cannot parse|Packet too short|Packet must not|Unknown property|Not supported)/.test(err.message);
+}
+
+/**
+ * A CONNACK the agent cannot work with, on this broker, however often it reconnects. Receive
+ * Maximum 0 is a protocol error in MQTT 5 (3.2.2.3.3) and would leave no slot to publish in.
+ */
+function unusableConnack(url: string, connack: IConnackPacket): FtError | null {
+  if (connack.properties?.receiveMaximum === 0) {
+    return new FtError('PROTOCOL_ERROR', `broker ${url} sent CONNACK with Receive Maximum 0, which MQTT 5 forbids and which leaves no room to publish: check the broker's configuration`, {
+      details: { broker: url },
+    });
+  }
+  return null;
+}
+
+function stalledError(brokers: readonly string[], cycles: number, lastReason: string): FtError {
+  const malformed = /malformed packet/.test(lastReason);
+  return new FtError(
+    malformed ? 'PROTOCOL_ERROR' : 'GAVE_UP',
+    `connected to ${brokers.join(', ')} ${cycles} times in a row and lost the link each time before the transfer moved forward (last: ${lastReason}); ` +
+      (malformed ? 'the broker sends packets MQTT does not allow' : 'the broker may be refusing what is sent (e.g. a packet above its size limit: try a smaller --chunk-size) or another client uses this client id'),
+    { transient: true, details: { cycles, lastReason } },
+  );
 }
 
 function isConnackRefusal(err: unknown): boolean {

@@ -15,6 +15,7 @@ import { describeChange, nodeSourceOpener, sameSource, type SourceFile, type Sou
 import { sendAbort } from './upload-abort';
 import type { UploadOptions, UploadResult } from './upload-options';
 import { UploadSession } from './upload-session';
+import type { UploadSnapshot } from './upload-snapshot';
 
 export interface UploadDeps {
   link: CommandLink;
@@ -65,7 +66,7 @@ export async function uploadFile(options: UploadOptions, deps: UploadDeps): Prom
     }
     const session = new UploadSession(
       {
-        options,
+        options: { ...options, onProgress: reportingProgress(link, options.onProgress) },
         fileId: prepared.fileId,
         initPayload: prepared.initPayload,
         source,
@@ -96,6 +97,22 @@ export async function uploadFile(options: UploadOptions, deps: UploadDeps): Prom
   } finally {
     await source.close().catch(() => undefined);
   }
+}
+
+const stageRank = { init: 0, segments: 1, fin: 2 } as const;
+
+/** Tells the link when the broker confirmed something new (a re-confirmed init is not progress). */
+function reportingProgress(link: CommandLink, onProgress: UploadOptions['onProgress']): (s: UploadSnapshot) => void {
+  let best = { stage: -1, bytes: -1 };
+  return (s) => {
+    const stage = stageRank[s.stage];
+    const bytes = s.confirmed.reduce((n, [a, b]) => n + (b - a), 0);
+    if (stage > best.stage || bytes > best.bytes) {
+      best = { stage: Math.max(stage, best.stage), bytes: Math.max(bytes, best.bytes) };
+      link.markProgress?.();
+    }
+    onProgress?.(s);
+  };
 }
 
 function prepare(options: UploadOptions, size: number, source: SourceFile): { fileId: string; name: string; initPayload: Buffer } {
