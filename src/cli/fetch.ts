@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { rangeProblem } from '../config/limits';
 import { FtError } from '../errors';
 import { createLogger, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
@@ -54,8 +55,9 @@ function usageError(message: string): FtError {
 
 function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw usageError(`--${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  const problem = rangeProblem(n, { min, max });
+  if (problem) throw usageError(`--${flag} ${problem}, got "${value}"`);
   return n;
 }
 

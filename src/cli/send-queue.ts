@@ -9,10 +9,9 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError, errorCodes, type FtErrorCode } from '../errors';
 import { encodeQueuedOptions, type QueuedUploadOptions } from '../jobs/upload-job-options';
-import { fileNameProblem } from '../protocol/emqx-ft-filemeta';
-import { fileIdProblem } from '../protocol/emqx-ft-topics';
 import type { JobRecord } from '../storage/job-record';
 import { sourceUnreadable } from '../transfer/source-file';
+import { validateUploadValues } from '../transfer/upload';
 import type { CliIo } from './command';
 import { exitCodeOf, exitStatus } from './exit-codes';
 import { openState } from './state-access';
@@ -52,14 +51,8 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
   const onChange = v['on-change'] ?? 'fail';
   if (onChange !== 'fail' && onChange !== 'restart') throw sendUsageError(`--on-change must be fail or restart, got "${onChange}"`);
   const flags = uploadFlagOptions(v);
-  if (flags.name !== undefined) {
-    const problem = fileNameProblem(flags.name);
-    if (problem) throw new FtError('USAGE', `--name ${JSON.stringify(flags.name)} would be refused by the broker: ${problem}`);
-  }
-  if (flags.fileId !== undefined) {
-    const problem = fileIdProblem(flags.fileId);
-    if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(flags.fileId)} cannot be used: ${problem}`);
-  }
+  // The daemon's rules, now: a value it would refuse later must not get a job id.
+  validateUploadValues(flags);
   checkReadable(file);
 
   const state = await openState(v.config, io);

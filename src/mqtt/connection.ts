@@ -6,12 +6,13 @@
  * re-sent behind our back: re-sending is the sessions' job.
  */
 import { connect, UniqueMessageIdProvider, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
-import { FtError, errnoCode } from '../errors';
+import { FtError } from '../errors';
 import type { Logger } from '../log';
 import { defaultBackoff, type BackoffPolicy } from './backoff';
 import { sleep, type Clock } from './clock';
 import { storeWithoutCopy } from './no-copy-publish';
 import { untilFirstUp } from './first-up';
+import { classifyConnectError, describeDisconnect, isConnackRefusal, isMalformedPacket, sessionTakenOver, stalledError, unusableConnack } from './connect-errors';
 import { defaultReconnectBounds, ReconnectBudget } from './reconnect-budget';
 
 export interface TlsMaterial {
@@ -328,79 +329,6 @@ export class Connection {
       client.on('close', () => finish({ ok: false, error: classifyConnectError(url, lastError) }));
     });
   }
-}
-
-const sessionTakenOver = 0x8e;
-
-function describeDisconnect(rc: number): string {
-  const known: Record<number, string> = { 0x8e: 'session taken over', 0x8b: 'server shutting down', 0x95: 'packet too large', 0x93: 'receive maximum exceeded', 0x82: 'protocol error', 0x81: 'malformed packet', 0x97: 'quota exceeded', 0x98: 'administrative action' };
-  return `0x${rc.toString(16).padStart(2, '0')}${known[rc] ? ` (${known[rc]})` : ''}`;
-}
-
-/** Errors MQTT.js passes on from its packet parser (they carry no errno and no reason code). */
-function isMalformedPacket(err: Error): boolean {
-  if (errnoCode(err) !== undefined || isConnackRefusal(err)) return false;
-  return /^(Invalid|Malformed|Cannot parse|Packet too short|Packet must not|Unknown property|Not supported)/.test(err.message);
-}
-
-/**
- * A CONNACK the agent cannot work with, on this broker, however often it reconnects. Receive
- * Maximum 0 is a protocol error in MQTT 5 (3.2.2.3.3) and would leave no slot to publish in.
- */
-function unusableConnack(url: string, connack: IConnackPacket): FtError | null {
-  if (connack.properties?.receiveMaximum === 0) {
-    return new FtError('PROTOCOL_ERROR', `broker ${url} sent CONNACK with Receive Maximum 0, which MQTT 5 forbids and which leaves no room to publish: check the broker's configuration`, {
-      details: { broker: url },
-    });
-  }
-  return null;
-}
-
-function stalledError(brokers: readonly string[], cycles: number, lastReason: string): FtError {
-  const malformed = /malformed packet/.test(lastReason);
-  return new FtError(
-    malformed ? 'PROTOCOL_ERROR' : 'GAVE_UP',
-    `connected to ${brokers.join(', ')} ${cycles} times in a row and lost the link each time before the transfer moved forward (last: ${lastReason}); ` +
-      (malformed ? 'the broker sends packets MQTT does not allow' : 'the broker may be refusing what is sent (e.g. a packet above its size limit: try a smaller --chunk-size) or another client uses this client id'),
-    { transient: true, details: { cycles, lastReason } },
-  );
-}
-
-function isConnackRefusal(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ErrorWithReasonCode';
-}
-
-const authCodes = new Set([4, 5, 0x86, 0x87, 0x8a, 0x8c]);
-const tlsTrustCodes = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|ERR_SSL|EPROTO/;
-
-export function classifyConnectError(url: string, err: unknown): FtError {
-  const message = err instanceof Error ? err.message : 'connection closed before CONNACK';
-  if (isConnackRefusal(err)) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'number' && authCodes.has(code)) {
-      return new FtError(
-        'AUTH_FAILED',
-        `broker ${url} refused the credentials (${message}, rc ${code}): check --username and --password-file / FTAGENT_PASSWORD`,
-        { details: { broker: url, reasonCode: code } },
-      );
-    }
-    return new FtError('CONNECT_FAILED', `broker ${url} refused the connection: ${message}`, {
-      transient: true,
-      details: { broker: url, reasonCode: code },
-    });
-  }
-  const errno = errnoCode(err) ?? '';
-  if (tlsTrustCodes.test(errno) || /certificate|self[- ]signed|SSL routines/i.test(message)) {
-    return new FtError(
-      'CONFIG_INVALID',
-      `TLS to ${url} failed: ${message}${errno ? ` (${errno})` : ''}: pass the broker's CA with --ca FILE (or --insecure to skip the check)`,
-      { details: { broker: url, errno } },
-    );
-  }
-  return new FtError('CONNECT_FAILED', `cannot connect to ${url}: ${message}${errno && !message.includes(errno) ? ` (${errno})` : ''}`, {
-    transient: true,
-    details: { broker: url, errno },
-  });
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
+import { rangeProblem, uploadLimits, type IntegerRange } from '../config/limits';
 import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { systemClock, type Clock } from '../mqtt/clock';
@@ -30,6 +31,14 @@ export function validateUploadOptions(options: UploadOptions, protocolVersion: 4
   if (options.mode === 'sync' && protocolVersion !== 5) {
     throw new FtError('USAGE', 'sync mode needs MQTT 5: MQTT 3.1.1 PUBACKs carry no result. Use --mode async (the default on 3.1.1)');
   }
+  validateUploadValues(options);
+}
+
+/**
+ * The values alone, by the rules of config/limits.ts: `send`, `send --queue` (at queue time) and
+ * the daemon's job runner all call this, so a queued job never carries a value the daemon refuses.
+ */
+export function validateUploadValues(options: Partial<Pick<UploadOptions, 'name' | 'fileId' | 'chunkSize' | 'window' | 'segmentsTtl' | 'expireAt' | 'finTimeoutMs' | 'commandTimeoutMs'>>): void {
   if (options.name !== undefined) {
     const problem = fileNameProblem(options.name);
     if (problem) throw new FtError('USAGE', `--name ${JSON.stringify(options.name)} would be refused by the broker: ${problem}`);
@@ -38,13 +47,19 @@ export function validateUploadOptions(options: UploadOptions, protocolVersion: 4
     const problem = fileIdProblem(options.fileId);
     if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(options.fileId)} cannot be used: ${problem}`);
   }
-  if (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1) throw new FtError('USAGE', '--chunk-size must be a positive integer');
-  if (!Number.isSafeInteger(options.window) || options.window < 1) throw new FtError('USAGE', '--window must be a positive integer');
-  if (options.segmentsTtl !== undefined && (!Number.isSafeInteger(options.segmentsTtl) || options.segmentsTtl < 1)) {
-    throw new FtError('USAGE', '--segments-ttl must be a positive number of seconds');
-  }
-  if (options.expireAt !== undefined && (!Number.isSafeInteger(options.expireAt) || options.expireAt < 0)) {
-    throw new FtError('USAGE', '--expire-at must be a Unix time in seconds');
+  // Timeouts are milliseconds here (the flags and the config give whole seconds, checked there too).
+  const inMs = (r: IntegerRange): IntegerRange => ({ min: 1, max: r.max * 1000, unit: 'milliseconds' });
+  const numbers: Array<[string, number | undefined, IntegerRange]> = [
+    ['--chunk-size', options.chunkSize, uploadLimits.chunkSize],
+    ['--window', options.window, uploadLimits.window],
+    ['--segments-ttl', options.segmentsTtl, uploadLimits.segmentsTtlSeconds],
+    ['--expire-at', options.expireAt, uploadLimits.expireAt],
+    ['fin timeout', options.finTimeoutMs, inMs(uploadLimits.finTimeoutSeconds)],
+    ['command timeout', options.commandTimeoutMs, inMs(uploadLimits.commandTimeoutSeconds)],
+  ];
+  for (const [flag, value, range] of numbers) {
+    const problem = value === undefined ? undefined : rangeProblem(value, range);
+    if (problem) throw new FtError('USAGE', `${flag} ${problem}, got ${value}`);
   }
 }
 
