@@ -4,16 +4,15 @@
  * the file: the job survives power loss and waits if the daemon is not running. `--wait` blocks
  * until the job ends and exits with the status the foreground `send` would have.
  */
-import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError, errorCodes, type FtErrorCode } from '../errors';
 import { encodeQueuedOptions, type QueuedUploadOptions } from '../jobs/upload-job-options';
 import type { JobRecord } from '../storage/job-record';
-import { sourceUnreadable } from '../transfer/source-file';
 import { validateUploadValues } from '../transfer/upload';
 import type { CliIo } from './command';
 import { exitCodeOf, exitStatus } from './exit-codes';
+import { checkSourceFile } from './source-path';
 import { openState } from './state-access';
 import { integerFlag, sendUsageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
 
@@ -60,7 +59,7 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
   const flags = uploadFlagOptions(v);
   // The daemon's rules, now: a value it would refuse later must not get a job id.
   validateUploadValues(flags);
-  checkReadable(file);
+  checkSourceFile(file);
 
   const state = await openState(v.config, io);
   const options: QueuedUploadOptions = { ...flags, ...(onChange === 'restart' ? { onSourceChange: 'restart' } : {}) };
@@ -125,14 +124,6 @@ export function errorFromReason(reason: string | undefined): FtError {
   return new FtError('GAVE_UP', reason ?? 'failed');
 }
 
-function checkReadable(path: string): void {
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
-  } catch (err) {
-    throw sourceUnreadable(path, err);
-  }
-}
 
 function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((done) => {

@@ -2,7 +2,6 @@
  * `ftagent send FILE`: upload one file in the foreground and exit once it is on the broker.
  * Arguments become UploadOptions + ConnectionOptions here; the work happens in transfer/.
  */
-import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FtError } from '../errors';
@@ -12,12 +11,12 @@ import { ByteRateLimit, parseByteRate } from '../mqtt/byte-rate-limit';
 import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { safeFileName } from '../protocol/emqx-ft-filemeta';
-import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
 import { reportFailure, type CliCommand, type CliIo } from './command';
 import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
 import { exitStatus } from './exit-codes';
+import { checkSourceFile } from './source-path';
 import { ProgressReporter, formatBytes } from './progress';
 import { isQueuedSend, runQueuedSend } from './send-queue';
 import { sendUsageError as usageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
@@ -73,21 +72,12 @@ export function planSend(argv: string[], io: CliIo): SendPlan {
   return { connection, upload, json: v.json === true, quiet: v.quiet === true, logLevel, ...(maxBytesPerSecond !== undefined ? { maxBytesPerSecond } : {}) };
 }
 
-function checkReadable(path: string): number {
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: st.isDirectory() ? 'EISDIR' : 'EINVAL' });
-    return st.size;
-  } catch (err) {
-    throw sourceUnreadable(path, err);
-  }
-}
 
 async function run(argv: string[], io: CliIo): Promise<number> {
   // --queue hands the file to the daemon's spool instead (send-queue.ts).
   if (isQueuedSend(argv)) return runQueuedSend(argv, io);
   const plan = planSend(argv, io);
-  const size = checkReadable(plan.upload.path);
+  const size = checkSourceFile(plan.upload.path);
   const logger = createLogger({ level: plan.logLevel, stream: io.stderr });
   const interrupt = new AbortController();
   const onSignal = (): void => interrupt.abort();
