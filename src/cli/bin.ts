@@ -6,9 +6,11 @@ import { main } from './main';
 // close) is a failure, never Node's default 0.
 process.exitCode = exitStatus.failure;
 
-// `ftagent status | head -1`: the reader went away. Nothing more can be said; stop quietly.
+// `ftagent status | head -1`: the reader went away. Nothing more can be said; stop quietly, with
+// status 1 whatever the command had decided (its output was not all delivered), like a pipeline's
+// failed writer rather than a stack trace.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit();
+  if (err.code === 'EPIPE') process.exit(exitStatus.failure);
   throw err;
 });
 
