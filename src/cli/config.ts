@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { FtError } from '../errors';
 import { defaultConfigPath, loadConfig, type Config } from '../config/load-config';
+import { connectionOptionsFrom } from '../daemon/daemon-settings';
 import type { CliCommand } from './command';
 import { exitStatus } from './exit-codes';
 import { configUsage as usage } from './usage';
@@ -16,6 +17,8 @@ const command: CliCommand = {
     }
     const file = configPathFrom(rest, io.env);
     const config = await loadConfig(resolve(io.cwd, file), { env: io.env });
+    // What the daemon reads at start (certificates, key): a file that can never work is a config error now.
+    await connectionOptionsFrom(config);
     io.stdout.write(`config OK: ${config.source}\n${summary(config)}`);
     return exitStatus.ok;
   },

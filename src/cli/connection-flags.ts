@@ -5,8 +5,10 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { fileLimits, readBounded } from '../config/bounded-read';
+import { brokerUrlProblem, clientIdProblem } from '../config/limits';
 import { FtError } from '../errors';
 import { logLevels, type LogLevel } from '../log';
+import { tlsMaterialProblem } from '../mqtt/connect-errors';
 import type { ConnectionOptions, TlsMaterial } from '../mqtt/connection';
 import type { CliIo } from './command';
 
@@ -42,16 +44,10 @@ export function parseBrokers(values: readonly string[], usageError: UsageError):
   const urls = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
   if (urls.length === 0) throw usageError('--broker is required (e.g. --broker mqtt://10.0.0.5:1883)');
   return urls.map((u) => {
-    let url: URL;
-    try {
-      url = new URL(u);
-    } catch {
-      throw usageError(`--broker "${u}" is not a URL like mqtt://host:1883`);
-    }
-    const scheme = url.protocol.replace(/:$/, '');
-    if (!['mqtt', 'mqtts', 'tcp', 'ssl', 'tls'].includes(scheme)) throw usageError(`--broker "${u}": use mqtt:// or mqtts://`);
-    if (url.username || url.password) throw usageError(`--broker "${u}": put no credentials in the URL; use --username and --password-file`);
-    return `${scheme}://${url.host}`;
+    const problem = brokerUrlProblem(u);
+    if (problem) throw usageError(`--broker "${u}" ${problem}`);
+    const url = new URL(u);
+    return `${url.protocol.replace(/:$/, '')}://${url.host}`;
   });
 }
 
@@ -80,11 +76,14 @@ export function connectionFromFlags(v: ConnectionFlagValues, io: CliIo, usageErr
   if (v.cert !== undefined) tls.cert = readFlagFile('cert', v.cert, io.cwd, fileLimits.pem);
   if (v.key !== undefined) tls.key = readFlagFile('key', v.key, io.cwd, fileLimits.pem);
   if ((tls.cert === undefined) !== (tls.key === undefined)) throw usageError('--cert and --key go together');
+  const tlsProblem = tlsMaterialProblem(tls, { ca: '--ca', cert: '--cert', key: '--key' });
+  if (tlsProblem) throw usageError(tlsProblem);
   if (v.insecure) tls.insecure = true;
 
   // The pid keeps two foreground commands on one device from taking over each other's session.
   const clientId = v['client-id'] ?? `ftagent-${hostname()}-${process.pid}`;
-  if (clientId === '' || /[+#/]/.test(clientId)) throw usageError('--client-id must be non-empty and contain no "/", "+" or "#"');
+  const idProblem = v['client-id'] === undefined ? undefined : clientIdProblem(clientId);
+  if (idProblem) throw usageError(`--client-id ${idProblem}`);
   return {
     brokers: parseBrokers(v.broker ?? [], usageError),
     clientId,

@@ -7,6 +7,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { rangeProblem } from '../config/limits';
 import { FtError } from '../errors';
 import { createLogger, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
@@ -19,7 +20,7 @@ import type { NftpReceiveResult } from '../transfer/nftp-receiver';
 import { ReceiveLimits } from '../transfer/receive-limits';
 import { StoreChannel } from '../transfer/store-channel';
 import { checkNftpTopic, prepareTarget, receiveFile, type NftpReceiveSettings } from '../transfer/store-receive';
-import { writeJsonFailure, type CliCommand, type CliIo } from './command';
+import { reportFailure, type CliCommand, type CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
 import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
@@ -56,8 +57,9 @@ function usageError(message: string): FtError {
 
 function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) throw usageError(`--${flag} must be a whole number from ${min} to ${max}, got "${value}"`);
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  const problem = rangeProblem(n, { min, max });
+  if (problem) throw usageError(`--${flag} ${problem}, got "${value}"`);
   return n;
 }
 
@@ -141,7 +143,18 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       connection.start(),
       new Promise<never>((_, reject) => interrupt.signal.addEventListener('abort', () => reject(new FtError('INTERRUPTED', 'interrupted while connecting')), { once: true })),
     ]);
-    if (!(await channel.whenReady(interrupt.signal))) throw new FtError('INTERRUPTED', 'interrupted while subscribing');
+    // A broker that never acknowledges the subscription must not hold fetch until its keepalive.
+    const subscribing = new AbortController();
+    const onInterrupt = (): void => subscribing.abort();
+    interrupt.signal.addEventListener('abort', onInterrupt, { once: true });
+    const cancelTimer = systemClock.after(plan.requestTimeoutMs, onInterrupt);
+    const ready = await channel.whenReady(subscribing.signal);
+    cancelTimer();
+    interrupt.signal.removeEventListener('abort', onInterrupt);
+    if (!ready) {
+      if (interrupt.signal.aborted) throw new FtError('INTERRUPTED', 'interrupted while subscribing');
+      throw new FtError('TIMEOUT', `the broker did not acknowledge the subscription to the store topics within ${plan.requestTimeoutMs / 1000} s (--timeout)`, { transient: true });
+    }
     const response = await channel.request('download', { path: plan.remote });
     const topic = await channel.openNftpTopic(downloadTopic(plan.remote, response));
     let result: NftpReceiveResult;
@@ -162,9 +175,10 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       await topic.close().catch(() => undefined);
     }
     writeResult(io, plan, file, result, (Date.now() - started) / 1000);
+    io.settle?.(exitStatus.ok);
     return exitStatus.ok;
   } catch (err) {
-    if (plan.json && err instanceof FtError) writeJsonFailure(io, err);
+    reportFailure(io, plan.json, err);
     throw err;
   } finally {
     process.removeListener('SIGINT', onSignal);

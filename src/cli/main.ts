@@ -1,5 +1,5 @@
 import { exitCodeOf, exitStatus } from './exit-codes';
-import { processIo, type CliIo } from './command';
+import { processIo, writeJsonFailure, type CliIo } from './command';
 import { commands } from './commands';
 import { version } from '../version';
 import { FtError } from '../errors';
@@ -46,10 +46,15 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   try {
     return await command.run(rest, io);
   } catch (err) {
+    // With --json every exit prints exactly one object, usage errors and missing files included.
+    if (jsonCommands.has(first) && rest.includes('--json')) writeJsonFailure(io, err);
     io.stderr.write(`ftagent ${first}: ${describeError(err)}\n`);
     return exitCodeOf(err);
   }
 }
+
+/** Commands whose --json output scripts read. */
+const jsonCommands = new Set(['send', 'fetch', 'status', 'job']);
 
 export function describeError(err: unknown): string {
   if (err instanceof FtError) return `${err.message} [${err.code}]`;

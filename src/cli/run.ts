@@ -18,6 +18,8 @@ import { runUsage as usage } from './usage';
 
 /** A clean stop that hangs (a broker that never answers) must not outlive systemd's patience. */
 const stopDeadlineMs = 20_000;
+/** How often the daemon checks that the lock file still names it. */
+const lockCheckMs = 5000;
 
 async function run(argv: string[], io: CliIo): Promise<number> {
   let values;
@@ -30,7 +32,9 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   const logger = createLogger({ level: config.log.level, fd: 1 });
   const written: WriteCounter = { files: 0, bytes: 0 };
   const fs = countingFs(createNodeDurableFs(), written);
-  const release = await acquireDaemonLock(fs, config.stateDir);
+  await fs.mkdirp(config.stateDir);
+  const lock = await acquireDaemonLock(config.stateDir);
+  const release = async (): Promise<void> => lock.release();
   let daemon: Daemon;
   try {
     daemon = await Daemon.start({ config, fs, logger });
@@ -40,7 +44,18 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   }
   return new Promise<number>((resolve) => {
     let signals = 0;
+    let status: number = exitStatus.ok;
+    // Another start that judged our lock stale (it cannot, unless the file was tampered with) must not
+    // leave two daemons: the one whose token is gone stops.
+    const lockCheck = setInterval(() => {
+      if (lock.stillHeld()) return;
+      logger.error({ stateDir: config.stateDir }, 'the daemon lock no longer names this process: another daemon took the state directory; stopping');
+      status = exitStatus.usage;
+      onSignal('SIGTERM');
+    }, lockCheckMs);
+    lockCheck.unref();
     const onSignal = (signal: NodeJS.Signals): void => {
+      clearInterval(lockCheck);
       signals += 1;
       if (signals > 1) {
         logger.warn({ signal }, 'second signal: exiting now (unfinished jobs resume at the next start)');
@@ -61,7 +76,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
           clearTimeout(deadline);
           process.removeListener('SIGTERM', onSignal);
           process.removeListener('SIGINT', onSignal);
-          resolve(exitStatus.ok);
+          resolve(status);
         });
     };
     process.on('SIGTERM', onSignal);

@@ -11,14 +11,13 @@ import { encodeQueuedOptions, jobPriorities, type JobPriority, type QueuedUpload
 import { SpoolAdmission } from '../jobs/spool-admission';
 import { outboxFor } from '../daemon/fleet-setup';
 import { silentLogger } from '../log';
-import { fileNameProblem } from '../protocol/emqx-ft-filemeta';
-import { fileIdProblem } from '../protocol/emqx-ft-topics';
 import type { JobRecord } from '../storage/job-record';
-import { checkSendable } from '../transfer/source-file';
+import { validateUploadValues } from '../transfer/upload';
 import type { CliIo } from './command';
 import { exitCodeOf, exitStatus } from './exit-codes';
+import { checkSourceFile } from './source-path';
 import { openState } from './state-access';
-import { sendUsageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
+import { integerFlag, sendUsageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
 
 const queueSpec = {
   ...uploadFlagSpec,
@@ -27,11 +26,15 @@ const queueSpec = {
   config: { type: 'string', short: 'c' },
   'on-change': { type: 'string' },
   priority: { type: 'string' },
+  'wait-timeout': { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
 } as const;
 
 const daemonOwned = ['--broker', '--client-id', '--username', '--password', '--password-file', '--ca', '--cert', '--key', '--insecure', '--mqtt', '--mode', '--max-rate'];
+
+/** --wait-timeout: up to 30 days (a job may wait that long for its daemon). */
+const waitTimeoutRange = { min: 1, max: 30 * 86400, unit: 'seconds' };
 
 /** How often --wait looks at the job. */
 const waitPollMs = 500;
@@ -56,16 +59,13 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
   if (onChange !== 'fail' && onChange !== 'restart') throw sendUsageError(`--on-change must be fail or restart, got "${onChange}"`);
   const priority = v.priority ?? 'normal';
   if (!(jobPriorities as readonly string[]).includes(priority)) throw sendUsageError(`--priority must be high, normal or low, got "${priority}"`);
+  const waitTimeout = integerFlag('wait-timeout', v['wait-timeout'], waitTimeoutRange);
+  if (waitTimeout !== undefined && !v.wait) throw sendUsageError('--wait-timeout needs --wait');
+  const waitTimeoutMs = waitTimeout === undefined ? undefined : waitTimeout * 1000;
   const flags = uploadFlagOptions(v);
-  if (flags.name !== undefined) {
-    const problem = fileNameProblem(flags.name);
-    if (problem) throw new FtError('USAGE', `--name ${JSON.stringify(flags.name)} would be refused by the broker: ${problem}`);
-  }
-  if (flags.fileId !== undefined) {
-    const problem = fileIdProblem(flags.fileId);
-    if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(flags.fileId)} cannot be used: ${problem}`);
-  }
-  const size = checkSendable(file);
+  // The daemon's rules, now: a value it would refuse later must not get a job id.
+  validateUploadValues(flags);
+  const size = checkSourceFile(file);
 
   const state = await openState(v.config, io);
   const options: QueuedUploadOptions = {
@@ -85,24 +85,39 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
     logger: silentLogger,
   });
   const id = await admission.enqueue({ kind: 'upload', file, options: encodeQueuedOptions(options) });
-  if (v.json) io.stdout.write(`${JSON.stringify({ ok: true, job: id, state: 'queued', file })}\n`);
-  else io.stdout.write(`${id}\n`);
-  if (!v.wait) return exitStatus.ok;
-
-  if ((await state.daemonPid()) === undefined && !v.quiet) {
-    io.stderr.write(`ftagent send: no daemon is running on ${state.config.stateDir}; job ${id} waits until \`ftagent run\` starts\n`);
+  // With --wait, --json prints one object: the job's end (it names the job too).
+  if (!v.wait) {
+    io.stdout.write(v.json ? `${JSON.stringify({ ok: true, job: id, state: 'queued', file })}\n` : `${id}\n`);
+    return exitStatus.ok;
   }
+  if (!v.json) io.stdout.write(`${id}\n`);
+
   const interrupt = new AbortController();
   const onSignal = (): void => interrupt.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const deadline = waitTimeoutMs === undefined ? undefined : Date.now() + waitTimeoutMs;
+  let daemonWasRunning: boolean | undefined;
+  const stillWaiting = (error: FtError): number => {
+    if (v.json) io.stdout.write(`${JSON.stringify({ ok: false, job: id, state: 'queued', error: { code: error.code, message: error.message, transient: error.transient } })}\n`);
+    else if (!v.quiet) io.stderr.write(`ftagent send: ${error.message}\n`);
+    return exitCodeOf(error);
+  };
   try {
     for (;;) {
       const job = await state.spool.get(id);
       if (job && job.state !== 'queued' && job.state !== 'active') return reportEnd(job, io, v.json === true, v.quiet === true);
+      // Say so when no daemon runs (at the start, and whenever it goes away): the job waits for one.
+      const running = (await state.daemonPid()) !== undefined;
+      if (!running && daemonWasRunning !== false && !v.quiet) {
+        io.stderr.write(`ftagent send: no daemon is running on ${state.config.stateDir}; job ${id} waits until \`ftagent run\` starts (still waiting)\n`);
+      }
+      daemonWasRunning = running;
+      if (deadline !== undefined && Date.now() >= deadline) {
+        return stillWaiting(new FtError('TIMEOUT', `job ${id} did not end within --wait-timeout ${waitTimeoutMs! / 1000} s; it stays queued (see \`ftagent status ${id}\`)`, { transient: true }));
+      }
       if (!(await pause(waitPollMs, interrupt.signal))) {
-        if (!v.quiet) io.stderr.write(`ftagent send: stopped waiting; job ${id} stays queued (see \`ftagent status ${id}\`)\n`);
-        return exitStatus.interrupted;
+        return stillWaiting(new FtError('INTERRUPTED', `stopped waiting; job ${id} stays queued (see \`ftagent status ${id}\`)`));
       }
     }
   } finally {

@@ -11,12 +11,12 @@ import { ByteRateLimit, parseByteRate } from '../mqtt/byte-rate-limit';
 import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { safeFileName } from '../protocol/emqx-ft-filemeta';
-import { checkSendable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
-import { writeJsonFailure, type CliCommand, type CliIo } from './command';
+import { reportFailure, type CliCommand, type CliIo } from './command';
 import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
 import { exitStatus } from './exit-codes';
+import { checkSourceFile } from './source-path';
 import { ProgressReporter, formatBytes } from './progress';
 import { isQueuedSend, runQueuedSend } from './send-queue';
 import { sendUsageError as usageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
@@ -78,7 +78,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   // --queue hands the file to the daemon's spool instead (send-queue.ts).
   if (isQueuedSend(argv)) return runQueuedSend(argv, io);
   const plan = planSend(argv, io);
-  const size = checkSendable(plan.upload.path);
+  const size = checkSourceFile(plan.upload.path);
   const logger = createLogger({ level: plan.logLevel, stream: io.stderr });
   const interrupt = new AbortController();
   const onSignal = (): void => interrupt.abort();
@@ -112,10 +112,11 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     );
     progress?.finish();
     writeResult(io, plan, result);
+    io.settle?.(exitStatus.ok);
     return exitStatus.ok;
   } catch (err) {
     progress?.finish();
-    if (plan.json && err instanceof FtError) writeJsonFailure(io, err);
+    reportFailure(io, plan.json, err);
     throw err;
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -26,5 +26,5 @@ export async function openState(configFlag: string | undefined, io: CliIo): Prom
   const config = await loadConfig(configPath(configFlag, io), { env: io.env });
   const fs = createNodeDurableFs();
   const spool = await Spool.open(fs, config.stateDir, { retention: config.retention.finishedJobs });
-  return { config, fs, spool, daemonPid: () => runningDaemonPid(fs, config.stateDir) };
+  return { config, fs, spool, daemonPid: async () => runningDaemonPid(config.stateDir) };
 }

@@ -3,6 +3,7 @@
  * parseArgs spec and their conversion to upload options. One place, so both forms accept the
  * same spellings and give the same messages.
  */
+import { rangeProblem, uploadLimits, type IntegerRange } from '../config/limits';
 import { FtError } from '../errors';
 import type { JsonValue } from '../protocol/emqx-ft-filemeta';
 
@@ -53,11 +54,12 @@ export function sendUsageError(message: string): FtError {
   return new FtError('USAGE', `${message}. Run \`ftagent send --help\` for the options`);
 }
 
-export function integerFlag(flag: string, value: string | undefined, min: number): number | undefined {
+/** A whole-number flag checked against its range from config/limits.ts (the config's own rules). */
+export function integerFlag(flag: string, value: string | undefined, range: IntegerRange): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw sendUsageError(`--${flag} must be a whole number, got "${value}"`);
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw sendUsageError(`--${flag} must be at least ${min}, got ${value}`);
+  const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+  const problem = rangeProblem(n, range);
+  if (problem) throw sendUsageError(`--${flag} ${problem}, got "${value}"`);
   return n;
 }
 
@@ -85,12 +87,12 @@ export function parseUserData(raw: string | undefined, metas: readonly string[])
 
 export function uploadFlagOptions(v: UploadFlagValues): UploadFlagOptions {
   const userData = parseUserData(v['user-data'], v.meta ?? []);
-  const chunkSize = integerFlag('chunk-size', v['chunk-size'], 1);
-  const window = integerFlag('window', v.window, 1);
-  const segmentsTtl = integerFlag('segments-ttl', v['segments-ttl'], 1);
-  const expireAt = integerFlag('expire-at', v['expire-at'], 0);
-  const finTimeout = integerFlag('fin-timeout', v['fin-timeout'], 1);
-  const commandTimeout = integerFlag('command-timeout', v['command-timeout'], 1);
+  const chunkSize = integerFlag('chunk-size', v['chunk-size'], uploadLimits.chunkSize);
+  const window = integerFlag('window', v.window, uploadLimits.window);
+  const segmentsTtl = integerFlag('segments-ttl', v['segments-ttl'], uploadLimits.segmentsTtlSeconds);
+  const expireAt = integerFlag('expire-at', v['expire-at'], uploadLimits.expireAt);
+  const finTimeout = integerFlag('fin-timeout', v['fin-timeout'], uploadLimits.finTimeoutSeconds);
+  const commandTimeout = integerFlag('command-timeout', v['command-timeout'], uploadLimits.commandTimeoutSeconds);
   return {
     ...(v['segment-checksums'] === true ? { segmentChecksums: true } : {}),
     ...(chunkSize !== undefined ? { chunkSize } : {}),

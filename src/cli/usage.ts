@@ -9,6 +9,7 @@ export const queueUsage = `
 Queued (the daemon sends it; works whether or not the daemon runs):
   --queue                 write a job into the daemon's spool and print its id at once
   --wait                  then wait until the job ends; exit status as above (130 if cancelled)
+  --wait-timeout SECONDS  stop waiting after this long: exit 5 TIMEOUT, the job stays queued
   --config FILE           the daemon's config, for its state directory
                           (default $FTAGENT_CONFIG, else /etc/ftagent/config.json)
   --on-change fail|restart  if FILE changes before it is sent: fail the job (default) or send
@@ -46,8 +47,8 @@ Transfer:
   --segments-ttl SECONDS  how long the broker keeps segments of an unfinished transfer
   --expire-at EPOCH       expiry stored with the file (Unix seconds)
   --segment-checksums     put the SHA-256 of each segment in its topic
-  --fin-timeout SECONDS   wait for the fin result (default 330)
-  --command-timeout SECONDS  wait for any other result before re-sending (default 30)
+  --fin-timeout SECONDS   wait for the fin result (default 330, at most 86400)
+  --command-timeout SECONDS  wait for any other result before re-sending (default 30, at most 3600)
 
 Output:
   --json                  print one JSON result object on stdout

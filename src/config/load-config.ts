@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FtError, errnoCode } from '../errors';
 import { fileLimits, readBounded } from './bounded-read';
@@ -34,7 +34,15 @@ export interface LoadOptions {
 export async function loadConfig(file: string, options: LoadOptions = {}): Promise<Config> {
   const path = resolve(file);
   const text = await readConfigText(path);
-  return parseConfig(text, path, options);
+  const config = await parseConfig(text, path, options);
+  // A stateDir that is a file makes the daemon fail at every start (and systemd restart it forever).
+  const kind = await stat(config.stateDir).then((st) => (st.isDirectory() ? 'dir' : 'other'), () => 'absent');
+  if (kind === 'other') {
+    throw new FtError('CONFIG_INVALID', `config ${path}: "stateDir" ${config.stateDir} exists and is not a directory: point it at a directory (it is created if missing), or move that file away`, {
+      details: { file: path, key: 'stateDir' },
+    });
+  }
+  return config;
 }
 
 export async function parseConfig(text: string, path: string, options: LoadOptions = {}): Promise<Config> {

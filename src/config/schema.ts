@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { logLevels } from '../log';
 import { defaultMaxPacketSize, nftpPacketOverhead } from '../mqtt/inbound-packet-cap';
 import { fleetSection, remoteSection, spoolSection } from './fleet-schema';
+import { brokerUrlProblem, clientIdProblem, uploadLimits } from './limits';
 
 /**
  * The config file, declared once: each key's type, default, range and description. The loader
@@ -79,29 +80,9 @@ type ObjectValue<Fs> = Simplify<
 
 // ---- checks shared by several keys ----
 
-const brokerSchemes = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:'];
 
-function checkBrokerUrl(value: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'must be a broker URL such as mqtt://10.0.0.5:1883 or mqtts://broker.example.com:8883';
-  }
-  if (!brokerSchemes.includes(url.protocol)) {
-    return `must be a broker URL such as mqtt://10.0.0.5:1883 (scheme ${brokerSchemes.map((s) => s.slice(0, -1)).join(', ')})`;
-  }
-  if (!url.hostname) return 'has no host: write it as mqtt://host:port';
-  if (url.username || url.password) return 'must not carry credentials: use "username" and "passwordFile" (or FTAGENT_PASSWORD)';
-  return undefined;
-}
-
-function checkClientId(value: string): string | undefined {
-  // It is part of the response topic $file-response/{clientid}, and the broker keys transfers by it.
-  if (value.length === 0 || value.length > 128) return 'must be 1 to 128 characters long';
-  if (/[/+#\s]/.test(value)) return 'must not contain "/", "+", "#" or spaces (it becomes part of MQTT topics)';
-  return undefined;
-}
+const checkBrokerUrl = brokerUrlProblem;
+const checkClientId = clientIdProblem;
 
 function checkPattern(value: string): string | undefined {
   if (value.length === 0) return 'is empty: use "*" for every file';
@@ -117,8 +98,8 @@ const defaultClientId = (): string => `ftagent-${hostname().replace(/[/+#\s]/g, 
 const chunkSize = {
   type: 'integer',
   optional: true,
-  min: 64,
-  max: 16 * 1024 * 1024,
+  min: uploadLimits.chunkSize.min,
+  max: uploadLimits.chunkSize.max,
   unit: 'bytes',
   description: "Bytes per segment. Default: as large as the broker's Maximum Packet Size allows, up to 512 KiB (1 MiB assumed on MQTT 3.1.1).",
 } as const;
@@ -140,8 +121,8 @@ const memoryBudget = {
 const finTimeoutSeconds = {
   type: 'integer',
   default: 330,
-  min: 1,
-  max: 86400,
+  min: uploadLimits.finTimeoutSeconds.min,
+  max: uploadLimits.finTimeoutSeconds.max,
   unit: 'seconds',
   description: 'How long to wait for the answer to fin (EMQX assembles the file before answering).',
 } as const;

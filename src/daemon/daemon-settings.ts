@@ -5,6 +5,7 @@
 import { fileLimits, readBounded } from '../config/bounded-read';
 import type { Config } from '../config/load-config';
 import { FtError } from '../errors';
+import { tlsMaterialProblem } from '../mqtt/connect-errors';
 import type { JobUploadDefaults } from '../jobs/upload-job-options';
 import type { ConnectionOptions, TlsMaterial } from '../mqtt/connection';
 import type { NftpReceiveSettings } from '../transfer/store-receive';
@@ -23,6 +24,8 @@ export async function connectionOptionsFrom(config: Config): Promise<ConnectionO
     }
   }
   if (config.tls.insecure) tls.insecure = true;
+  const tlsProblem = tlsMaterialProblem(tls, { ca: '"tls.ca"', cert: '"tls.cert"', key: '"tls.key"' });
+  if (tlsProblem) throw new FtError('CONFIG_INVALID', `config ${config.source}: ${tlsProblem}`);
   return {
     brokers: config.brokers,
     clientId: config.clientId,

@@ -83,7 +83,8 @@ export class LinkSupervisor {
     const policy = this.deps.backoff ?? { baseMs: 1000, capMs: 60_000 };
     let giveUps = 0;
     while (!this.stopped.signal.aborted) {
-      const connection = new Connection(this.options, {
+      // Tests shorten every pause at once; in production each Connection keeps its own default.
+      const connection = new Connection(this.deps.backoff ? { ...this.options, backoff: this.deps.backoff } : this.options, {
         clock,
         logger,
         ...(this.deps.random ? { random: this.deps.random } : {}),
@@ -100,7 +101,6 @@ export class LinkSupervisor {
       const failed = new Promise<void>((resolve) => {
         channel.listen((e) => {
           if (e.kind === 'up') {
-            giveUps = 0;
             this.setUp(true);
           } else if (e.kind === 'down') {
             this.setUp(false);
@@ -118,7 +118,9 @@ export class LinkSupervisor {
       this.retire();
       await connection.close().catch(() => undefined);
       if (this.stopped.signal.aborted) return;
-      giveUps += 1;
+      // A CONNACK alone is no reason to start the pause from its minimum again: a broker that
+      // accepts and then drops every publish would be hammered. Only acknowledged progress is.
+      giveUps = connection.everProgressed() ? 1 : giveUps + 1;
       await sleep(clock, backoffDelay(giveUps, policy, this.deps.random), this.stopped.signal);
     }
   }

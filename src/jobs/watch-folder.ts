@@ -50,6 +50,15 @@ interface Candidate {
   since: number;
 }
 
+const maxUndecodableWarnings = 1000;
+
+/** A name with its non-ASCII and control bytes as \xNN, for a log line a person can read. */
+function escapeBytes(bytes: Buffer): string {
+  let out = '';
+  for (const b of bytes) out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`;
+  return out;
+}
+
 /** `*` any run of characters, `?` one character; matched against the whole name. */
 export function patternToRegExp(pattern: string): RegExp {
   const body = [...pattern].map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('');
@@ -61,6 +70,8 @@ export class WatchFolder {
   private readonly candidates = new Map<string, Candidate>();
   private ledger: WatchLedger | null = null;
   private missingLogged = false;
+  /** Names (hex) already reported as not UTF-8, bounded. */
+  private readonly undecodableWarned = new Set<string>();
 
   constructor(
     readonly settings: WatchFolderSettings,
@@ -115,7 +126,7 @@ export class WatchFolder {
     const { dir } = this.settings;
     let names: string[];
     try {
-      names = await readdir(dir);
+      names = this.decodable(dir, await readdir(dir, { encoding: 'buffer' }));
     } catch (err) {
       if (!this.missingLogged) this.deps.logger.warn({ dir, err: errnoCode(err) ?? String(err) }, 'watch folder cannot be read; will keep trying');
       this.missingLogged = true;
@@ -153,6 +164,30 @@ export class WatchFolder {
       changed = true;
     }
     if (changed) await ledger.save();
+  }
+
+  /**
+   * Names as strings, leaving out those that are not valid UTF-8: a job record holds its path as
+   * JSON text, and a name read with replacement characters would open nothing. Each such file that
+   * matches the pattern is reported once, so it does not silently never go.
+   */
+  private decodable(dir: string, raw: Buffer[]): string[] {
+    const names: string[] = [];
+    for (const bytes of raw) {
+      const name = bytes.toString('utf8');
+      if (Buffer.from(name, 'utf8').equals(bytes)) {
+        names.push(name);
+        continue;
+      }
+      const key = bytes.toString('hex');
+      if (!this.match.test(name) || this.undecodableWarned.has(key)) continue;
+      if (this.undecodableWarned.size < maxUndecodableWarnings) this.undecodableWarned.add(key);
+      this.deps.logger.warn(
+        { dir, name: escapeBytes(bytes), nameHex: key },
+        'watch folder: a file name is not valid UTF-8 and cannot be queued; rename it to UTF-8 (e.g. convmv -f latin1 -t utf8 --notest)',
+      );
+    }
+    return names;
   }
 
   private async queue(name: string, id: { size: number; mtimeMs: number; ino: number }): Promise<void> {

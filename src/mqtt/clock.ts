@@ -5,10 +5,18 @@ export interface Clock {
   after(ms: number, fn: () => void): () => void;
 }
 
+/** Node's timers fire at once for delays above 2^31 - 1 ms (about 24.8 days). */
+export const maxTimerMs = 2 ** 31 - 1;
+
 export const systemClock: Clock = {
   now: () => Date.now(),
   after: (ms, fn) => {
-    const t = setTimeout(fn, ms);
+    // Longer waits are chained, so no caller can overflow the timer into an immediate firing.
+    let t: NodeJS.Timeout;
+    const arm = (left: number): void => {
+      t = setTimeout(left > maxTimerMs ? () => arm(left - maxTimerMs) : fn, Math.min(left, maxTimerMs));
+    };
+    arm(ms);
     return () => clearTimeout(t);
   },
 };

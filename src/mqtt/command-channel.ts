@@ -71,6 +71,10 @@ export class CommandChannel implements CommandLink {
     return this.connection.limits();
   }
 
+  markProgress(): void {
+    this.connection.markProgress();
+  }
+
   freeSlots(): number {
     if (!this.client) return 0;
     if (this.overRate()) return 0;

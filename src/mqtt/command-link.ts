@@ -44,4 +44,9 @@ export interface CommandLink {
   /** Returns false (and sends nothing) when the link is down. */
   send(topic: string, payload: Buffer, observer: SendObserver): boolean;
   listen(listener: (e: LinkEvent) => void): () => void;
+  /**
+   * The transfer moved forward (the broker confirmed something it had not before): reconnect
+   * cycles without progress count against a bound, so a link that only ever re-sends stops.
+   */
+  markProgress?(): void;
 }

@@ -6,15 +6,17 @@
  * re-sent behind our back: re-sending is the sessions' job.
  */
 import { connect, UniqueMessageIdProvider, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
-import { FtError, errnoCode } from '../errors';
+import { FtError } from '../errors';
 import type { Logger } from '../log';
-import { backoffDelay, defaultBackoff, type BackoffPolicy } from './backoff';
+import { defaultBackoff, type BackoffPolicy } from './backoff';
 import { sleep, type Clock } from './clock';
 import { linkLimitsFrom, protocolMaxPacket, type LinkLimits } from './ack-packets';
 import { capExceeded, capInboundPackets, defaultMaxPacketSize } from './inbound-packet-cap';
 import { storeWithoutCopy } from './no-copy-publish';
 import { mqttTraceWanted, redactedMqttTrace, redactStderrWhileDebugging } from './redacted-trace';
 import { untilFirstUp } from './first-up';
+import { classifyConnectError, describeDisconnect, isConnackRefusal, isMalformedPacket, sessionTakenOver, stalledError } from './connect-errors';
+import { defaultReconnectBounds, ReconnectBudget } from './reconnect-budget';
 
 export interface TlsMaterial {
   ca?: Buffer;
@@ -41,6 +43,10 @@ export interface ConnectionOptions {
   maximumPacketSize?: number;
   /** Published by the broker if the connection ends without a DISCONNECT (the daemon's offline status). */
   will?: { topic: string; payload: Buffer; qos: 0 | 1; retain: boolean };
+  /** Consecutive cycles that connected but lost the link before any progress, before giving up. */
+  maxStalledCycles?: number;
+  /** How long close() lets MQTT.js finish politely before dropping the socket. */
+  closeGraceMs?: number;
 }
 
 export type { LinkLimits } from './ack-packets';
@@ -77,12 +83,33 @@ export class Connection {
   private readonly stop = new AbortController();
   private loop: Promise<void> | null = null;
   private urlIndex = 0;
+  private readonly budget: ReconnectBudget;
+  /** Why the current client is being dropped by us (a malformed packet), if it is. */
+  private dropReason: string | null = null;
 
   constructor(
     readonly options: ConnectionOptions,
     private readonly deps: ConnectionDeps,
   ) {
     if (options.brokers.length === 0) throw new FtError('CONFIG_INVALID', 'no broker URL given: pass --broker mqtt://host:port');
+    this.budget = new ReconnectBudget({
+      maxAttempts: options.maxAttempts ?? defaultReconnectBounds.maxAttempts,
+      maxStalledCycles: options.maxStalledCycles ?? defaultReconnectBounds.maxStalledCycles,
+      stableMs: defaultReconnectBounds.stableMs,
+    });
+  }
+
+  /**
+   * The transfer on this connection moved forward (a command was acknowledged): the link is worth
+   * keeping, so stalled cycles start counting from zero again.
+   */
+  markProgress(): void {
+    this.budget.progress();
+  }
+
+  /** Whether anything was ever acknowledged over this Connection (the daemon's supervisor asks). */
+  everProgressed(): boolean {
+    return this.budget.everProgressed;
   }
 
   get clientId(): string {
@@ -118,12 +145,28 @@ export class Connection {
     });
   }
 
-  /** Closes the current client and stops reconnecting. */
+  /**
+   * Closes the current client and stops reconnecting, within `closeGraceMs`: MQTT.js's polite
+   * end(false) waits for every unacknowledged publish, which a broker that went silent never
+   * acknowledges, so after the grace the socket is dropped.
+   */
   async close(): Promise<void> {
     this.stop.abort();
     const client = this.client;
     this.client = null;
-    if (client) await new Promise<void>((r) => client.end(false, {}, () => r()));
+    if (client) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.deps.clock.after(this.options.closeGraceMs ?? 2000, () => {
+          // end(true) is a no-op while end(false) is pending: drop the socket itself.
+          client.stream?.destroy();
+          resolve();
+        });
+        client.end(false, {}, () => {
+          cancel();
+          resolve();
+        });
+      });
+    }
     await this.loop;
   }
 
@@ -133,8 +176,7 @@ export class Connection {
 
   private async run(): Promise<void> {
     const policy = this.options.backoff ?? defaultBackoff;
-    const maxAttempts = this.options.maxAttempts ?? 10;
-    let failures = 0;
+    const budget = this.budget;
     const permanentByUrl = new Map<string, FtError>();
     while (!this.stop.signal.aborted) {
       const url = this.options.brokers[this.urlIndex % this.options.brokers.length] ?? '';
@@ -144,36 +186,39 @@ export class Connection {
         return;
       }
       if (result.ok) {
-        failures = 0;
+        budget.connected(this.deps.clock.now());
         permanentByUrl.clear();
-        const closed = this.adopt(url, result.client, result.connack);
-        const reason = await closed;
+        const reason = await this.adopt(url, result.client, result.connack);
         if (this.stop.signal.aborted) return;
         this.emit({ kind: 'down', url, reason });
-      } else {
-        failures += 1;
-        this.deps.logger.warn({ broker: url, attempt: failures, err: result.error.message }, 'mqtt connection attempt failed');
-        if (!result.error.transient) permanentByUrl.set(url, result.error);
-        // A refusal that retrying cannot fix (credentials, certificates) on every broker: stop now.
-        if (permanentByUrl.size >= new Set(this.options.brokers).size) {
-          this.emit({ kind: 'failed', error: result.error });
+        if (budget.lost(this.deps.clock.now()) === 'stalled') {
+          this.emit({ kind: 'failed', error: stalledError(this.options.brokers, budget.stalls, reason) });
           return;
         }
-        if (failures >= maxAttempts) {
+        this.urlIndex += 1;
+      } else {
+        const error = result.error;
+        this.deps.logger.warn({ broker: url, attempt: budget.failures + 1, err: error.message }, 'mqtt connection attempt failed');
+        if (!error.transient) permanentByUrl.set(url, error);
+        // A refusal that retrying cannot fix (credentials, certificates) on every broker: stop now.
+        if (permanentByUrl.size >= new Set(this.options.brokers).size) {
+          this.emit({ kind: 'failed', error });
+          return;
+        }
+        if (budget.failed() === 'attempts-exhausted') {
           this.emit({
             kind: 'failed',
             error: new FtError(
               'CONNECT_FAILED',
-              `could not connect to ${this.options.brokers.join(', ')} after ${failures} attempts (last: ${result.error.message}); check the broker address and that it is running`,
-              { transient: true, cause: result.error },
+              `could not connect to ${this.options.brokers.join(', ')} after ${budget.failures} attempts (last: ${error.message}); check the broker address and that it is running`,
+              { transient: true, cause: error },
             ),
           });
           return;
         }
         this.urlIndex += 1;
       }
-      const delay = backoffDelay(failures, policy, this.deps.random);
-      if (!(await sleep(this.deps.clock, delay, this.stop.signal))) return;
+      if (!(await sleep(this.deps.clock, budget.delayMs(policy, this.deps.random), this.stop.signal))) return;
     }
   }
 
@@ -186,7 +231,23 @@ export class Connection {
       let lastError = 'connection closed';
       client.on('error', (err) => {
         lastError = err.message;
+        if (isMalformedPacket(err)) {
+          // mqtt-packet's parser cannot continue after a malformed packet; MQTT says close the link.
+          lastError = `the broker sent a malformed packet (${err.message})`;
+          this.deps.logger.warn({ broker: url, err: err.message }, 'malformed packet from the broker: closing the connection');
+          client.end(true);
+          return;
+        }
         this.deps.logger.warn({ broker: url, err: err.message }, 'mqtt client error');
+      });
+      client.on('disconnect', (packet) => {
+        const rc = packet.reasonCode ?? 0;
+        lastError = `the broker sent DISCONNECT ${describeDisconnect(rc)}`;
+        if (rc === sessionTakenOver) {
+          this.deps.logger.warn({ broker: url, clientId: this.clientId }, 'another client connected with this client id and took over the session (DISCONNECT 0x8e): two agents share a client id');
+        } else {
+          this.deps.logger.warn({ broker: url, reasonCode: rc }, lastError);
+        }
       });
       client.once('close', () => {
         if (this.client === client) {
@@ -279,51 +340,6 @@ export class Connection {
       client.on('close', () => finish({ ok: false, error: classifyConnectError(url, lastError) }));
     });
   }
-}
-
-function isConnackRefusal(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'ErrorWithReasonCode';
-}
-
-const authCodes = new Set([4, 5, 0x86, 0x87, 0x8a, 0x8c]);
-const tlsTrustCodes = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|ERR_SSL|EPROTO/;
-
-export function classifyConnectError(url: string, err: unknown): FtError {
-  const message = err instanceof Error ? err.message : 'connection closed before CONNACK';
-  if (isConnackRefusal(err)) {
-    const code = (err as { code?: unknown }).code;
-    if (typeof code === 'number' && authCodes.has(code)) {
-      return new FtError(
-        'AUTH_FAILED',
-        `broker ${url} refused the credentials (${message}, rc ${code}): check --username and --password-file / FTAGENT_PASSWORD`,
-        { details: { broker: url, reasonCode: code } },
-      );
-    }
-    return new FtError('CONNECT_FAILED', `broker ${url} refused the connection: ${message}`, {
-      transient: true,
-      details: { broker: url, reasonCode: code },
-    });
-  }
-  const errno = errnoCode(err) ?? '';
-  // TLS alerts the broker sends about our side: it wants a client certificate, or refused ours.
-  if (/ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED)/.test(errno) || /alert (certificate required|bad certificate|unknown ca|certificate unknown)/i.test(message)) {
-    return new FtError(
-      'AUTH_FAILED',
-      `broker ${url} refused the TLS client certificate (${errno || message.split('\n')[0]}): it requires one its CA signed; pass --cert FILE and --key FILE (config tls.cert, tls.key)`,
-      { details: { broker: url, errno } },
-    );
-  }
-  if (tlsTrustCodes.test(errno) || /certificate|self[- ]signed|SSL routines/i.test(message)) {
-    return new FtError(
-      'CONFIG_INVALID',
-      `TLS to ${url} failed: ${message}${errno ? ` (${errno})` : ''}: pass the broker's CA with --ca FILE (or --insecure to skip the check)`,
-      { details: { broker: url, errno } },
-    );
-  }
-  return new FtError('CONNECT_FAILED', `cannot connect to ${url}: ${message}${errno && !message.includes(errno) ? ` (${errno})` : ''}`, {
-    transient: true,
-    details: { broker: url, errno },
-  });
 }
 
 /**

@@ -80,7 +80,7 @@ export class Machine<S extends string, E extends MachineEvent, C> {
     const from = this.current;
     const row = this.terminal.includes(from) ? undefined : this.table.find((r) => r.on === event.kind && matches(r.from, from));
     if (!row) {
-      if (this.hooks.onIgnored) this.hooks.onIgnored(this.ctx, event, from);
+      if (this.hooks.onIgnored) this.guard('onIgnored', from, () => this.hooks.onIgnored?.(this.ctx, event, from));
       else this.log.debug({ state: from, event: event.kind }, `${this.label} ${from} ignores ${event.kind}`);
       return;
     }
@@ -95,7 +95,31 @@ export class Machine<S extends string, E extends MachineEvent, C> {
     this.current = to;
     // Sessions see several events per segment: build the line only when someone reads it.
     if (this.log.isLevelEnabled('debug')) this.log.debug({ from, event: event.kind, to }, `${this.label} ${from} --${event.kind}--> ${to}`);
-    this.hooks.onEnter?.(this.ctx, to, from);
+    const onEnter = this.hooks.onEnter;
+    if (!onEnter) return;
+    const next = this.guard('onEnter', to, () => onEnter(this.ctx, to, from));
+    // The error state is entered like any other (a session resolves its run() on entering it), once.
+    if (next !== undefined && next !== to) this.guard('onEnter', next, () => onEnter(this.ctx, next, to));
+  }
+
+  /**
+   * A hook that throws must not escape drain(): the queue would stop with `running` stuck and
+   * every later event lost. Like a handler's error, it goes to onError, whose state is taken.
+   */
+  private guard(hook: string, state: S, call: () => void): S | undefined {
+    try {
+      call();
+      return undefined;
+    } catch (err) {
+      this.log.warn({ state, hook, err: err instanceof Error ? err.message : String(err) }, `${this.label} ${hook} hook threw`);
+      try {
+        this.current = this.hooks.onError(this.ctx, err);
+        return this.current;
+      } catch {
+        // onError itself failed: stay where we are rather than lose the queue.
+        return undefined;
+      }
+    }
   }
 
   private get label(): string {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
+import { rangeProblem, uploadLimits, type IntegerRange } from '../config/limits';
 import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { systemClock, type Clock } from '../mqtt/clock';
@@ -15,6 +16,7 @@ import { describeChange, nodeSourceOpener, sameSource, type SourceFile, type Sou
 import { abandonTransfer } from './upload-abort';
 import type { UploadOptions, UploadResult } from './upload-options';
 import { UploadSession } from './upload-session';
+import type { UploadSnapshot } from './upload-snapshot';
 
 export interface UploadDeps {
   link: CommandLink;
@@ -29,6 +31,14 @@ export function validateUploadOptions(options: UploadOptions, protocolVersion: 4
   if (options.mode === 'sync' && protocolVersion !== 5) {
     throw new FtError('USAGE', 'sync mode needs MQTT 5: MQTT 3.1.1 PUBACKs carry no result. Use --mode async (the default on 3.1.1)');
   }
+  validateUploadValues(options);
+}
+
+/**
+ * The values alone, by the rules of config/limits.ts: `send`, `send --queue` (at queue time) and
+ * the daemon's job runner all call this, so a queued job never carries a value the daemon refuses.
+ */
+export function validateUploadValues(options: Partial<Pick<UploadOptions, 'name' | 'fileId' | 'chunkSize' | 'window' | 'segmentsTtl' | 'expireAt' | 'finTimeoutMs' | 'commandTimeoutMs' | 'memoryBudget'>>): void {
   if (options.name !== undefined) {
     const problem = fileNameProblem(options.name);
     if (problem) throw new FtError('USAGE', `--name ${JSON.stringify(options.name)} would be refused by the broker: ${problem}`);
@@ -37,15 +47,21 @@ export function validateUploadOptions(options: UploadOptions, protocolVersion: 4
     const problem = fileIdProblem(options.fileId);
     if (problem) throw new FtError('USAGE', `--file-id ${JSON.stringify(options.fileId)} cannot be used: ${problem}`);
   }
-  if (options.chunkSize !== undefined && (!Number.isSafeInteger(options.chunkSize) || options.chunkSize < 1)) throw new FtError('USAGE', '--chunk-size must be a positive integer');
-  if (options.window !== undefined && (!Number.isSafeInteger(options.window) || options.window < 1)) throw new FtError('USAGE', '--window must be a positive integer');
-  if (!Number.isSafeInteger(options.memoryBudget) || options.memoryBudget < 1) throw new FtError('USAGE', 'the upload memory budget must be a positive number of bytes');
-  if (options.segmentsTtl !== undefined && (!Number.isSafeInteger(options.segmentsTtl) || options.segmentsTtl < 1)) {
-    throw new FtError('USAGE', '--segments-ttl must be a positive number of seconds');
+  // Timeouts are milliseconds here (the flags and the config give whole seconds, checked there too).
+  const inMs = (r: IntegerRange): IntegerRange => ({ min: 1, max: r.max * 1000, unit: 'milliseconds' });
+  const numbers: Array<[string, number | undefined, IntegerRange]> = [
+    ['--chunk-size', options.chunkSize, uploadLimits.chunkSize],
+    ['--window', options.window, uploadLimits.window],
+    ['--segments-ttl', options.segmentsTtl, uploadLimits.segmentsTtlSeconds],
+    ['--expire-at', options.expireAt, uploadLimits.expireAt],
+    ['fin timeout', options.finTimeoutMs, inMs(uploadLimits.finTimeoutSeconds)],
+    ['command timeout', options.commandTimeoutMs, inMs(uploadLimits.commandTimeoutSeconds)],
+  ];
+  for (const [flag, value, range] of numbers) {
+    const problem = value === undefined ? undefined : rangeProblem(value, range);
+    if (problem) throw new FtError('USAGE', `${flag} ${problem}, got ${value}`);
   }
-  if (options.expireAt !== undefined && (!Number.isSafeInteger(options.expireAt) || options.expireAt < 0)) {
-    throw new FtError('USAGE', '--expire-at must be a Unix time in seconds');
-  }
+  if (options.memoryBudget !== undefined && (!Number.isSafeInteger(options.memoryBudget) || options.memoryBudget < 1)) throw new FtError('USAGE', 'the upload memory budget must be a positive number of bytes');
 }
 
 export async function uploadFile(options: UploadOptions, deps: UploadDeps): Promise<UploadResult> {
@@ -66,7 +82,7 @@ export async function uploadFile(options: UploadOptions, deps: UploadDeps): Prom
     }
     const session = new UploadSession(
       {
-        options,
+        options: { ...options, onProgress: reportingProgress(link, options.onProgress) },
         fileId: prepared.fileId,
         initPayload: prepared.initPayload,
         source,
@@ -97,6 +113,22 @@ export async function uploadFile(options: UploadOptions, deps: UploadDeps): Prom
   } finally {
     await source.close().catch(() => undefined);
   }
+}
+
+const stageRank = { init: 0, segments: 1, fin: 2 } as const;
+
+/** Tells the link when the broker confirmed something new (a re-confirmed init is not progress). */
+function reportingProgress(link: CommandLink, onProgress: UploadOptions['onProgress']): (s: UploadSnapshot) => void {
+  let best = { stage: -1, bytes: -1 };
+  return (s) => {
+    const stage = stageRank[s.stage];
+    const bytes = s.confirmed.reduce((n, [a, b]) => n + (b - a), 0);
+    if (stage > best.stage || bytes > best.bytes) {
+      best = { stage: Math.max(stage, best.stage), bytes: Math.max(bytes, best.bytes) };
+      link.markProgress?.();
+    }
+    onProgress?.(s);
+  };
 }
 
 function prepare(options: UploadOptions, size: number, source: SourceFile): { fileId: string; name: string; initPayload: Buffer } {
