@@ -242,6 +242,10 @@ function shrinkAfterRepeatedDrops(s: UploadSession, largestInFlight: number, rea
   }
   s.chunkCeiling = Math.max(minShrunkChunkSize, Math.floor(current / 2));
   s.dropsWithoutProgress = 0;
+  // A smaller segment is a new try, not one more stalled cycle: without this the connection's bound
+  // on cycles without progress would end the upload before the halving reaches the broker's limit.
+  // The halving itself is bounded by its floor.
+  s.ports.link.markProgress?.();
   s.ports.logger.warn({ fileId: s.setup.fileId, from: current, to: s.chunkCeiling }, 'the connection keeps closing while large segments are in flight: halving the segment size');
 }
 
