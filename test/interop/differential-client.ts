@@ -15,7 +15,7 @@ export interface Observed {
 /** Bounds: an answer to one command (a sync fin waits for assembly), and quiet after the last. */
 const ACK_WAIT_MS = 15_000;
 const QUIET_MS = 500;
-const SETTLE_MAX_MS = 5_000;
+const SETTLE_MAX_MS = 15_000;
 
 export async function play(url: string, seq: Sequence, clientId: string, fileId: string): Promise<Observed> {
   const fill = (s: string): string => s.replaceAll('{ft}', seq.prefix).replaceAll('{f}', fileId).replaceAll('{c}', clientId);
@@ -73,9 +73,13 @@ export async function play(url: string, seq: Sequence, clientId: string, fileId:
       });
       observed.acks.push(acks.get(messageId) ?? null);
     }
-    // Wait until no response has come for a while (an async fin answers after assembly).
+    // Every QoS 1 command the broker handled (PUBACK 0 or 0x80) gets one response, an async fin's
+    // after assembly: wait for that many (bounded), then for quiet, to catch any extra.
+    const expected = observed.acks.filter((a) => a === 0 || a === 0x80).length;
     const settleEnd = Date.now() + SETTLE_MAX_MS;
-    while (Date.now() - lastMessageAt < QUIET_MS && Date.now() < settleEnd) await new Promise((r) => setTimeout(r, 100));
+    while ((observed.responses.length < expected || Date.now() - lastMessageAt < QUIET_MS) && Date.now() < settleEnd) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await new Promise((r) => setTimeout(r, QUIET_MS));
   } finally {
     client.end(true);

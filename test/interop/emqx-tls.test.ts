@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli-run';
 import { content } from '../helpers/content';
-import { expectEmqxExport, freeEmqxPort, startEmqx, type Emqx } from '../helpers/emqx';
+import { emqxStartTimeoutMs, expectEmqxExport, freeEmqxPort, startEmqx, type Emqx } from '../helpers/emqx';
 import { makeCerts, makeClientCert, tempDir } from './mosquitto';
 
 let emqx: Emqx;
@@ -34,7 +34,7 @@ beforeAll(async () => {
 }`,
   });
   tlsUrl = `mqtts://127.0.0.1:${sslPort}`;
-}, 180_000);
+}, emqxStartTimeoutMs);
 
 afterAll(async () => {
   emqx?.kill();
