@@ -1,6 +1,7 @@
 /**
  * One file of a store-job run: the first attempt plus the task's retry_times, retry_interval apart,
- * each holding one of the runner's transfer slots until END is out, never past the run's end time.
+ * never past the run's end time. Each attempt holds one of the runner's transfer slots while it asks,
+ * waits and sends, and one of its send slots from the server's ok until END is out.
  * The outcome is written into `file` (the run's state); the caller saves it.
  */
 import { FtError } from '../errors';
@@ -14,7 +15,10 @@ import type { TransferSlots } from './transfer-slots';
 
 export interface FileSendContext {
   options: StoreJobsOptions;
+  /** Transfers under way (asking, waiting after WAIT, or sending). */
   slots: TransferSlots;
+  /** Transfers sending (nftp blocks in memory). */
+  sendSlots: TransferSlots;
   log: Logger;
   /** Takes over the linger after END (the runner bounds how many run). */
   adoptLinger(linger: Linger): void;
@@ -46,6 +50,7 @@ export async function sendStoreFile(ctx: FileSendContext, job: StoreJob, task: S
         servers: task.servers,
         endTime: run.endTime,
         signal,
+        sendSlot: (s) => ctx.sendSlots.acquire(s),
         ...(ctx.options.requestTimeoutMs !== undefined ? { requestTimeoutMs: ctx.options.requestTimeoutMs } : {}),
         ...(ctx.options.nftp ? { nftp: ctx.options.nftp } : {}),
       });

@@ -8,8 +8,9 @@
  *                    (firing + duration) is still open; older misses are skipped and logged.
  * A run:             every task's matching files are listed first, then sent concurrently, each its
  *                    own transfer (store-upload.ts) asking the server for its own slot, so the server's
- *                    WAIT (MaxCurrentSession) governs. At most `maxParallelTransfers` run at once
- *                    across all jobs (TransferSlots); a transfer gives its slot back once END is out,
+ *                    WAIT (MaxCurrentSession) governs. At most `maxParallelTransfers` send at once
+ *                    across all jobs, twice that many ask or wait (TransferSlots); a transfer gives
+ *                    its send slot back once END is out,
  *                    and its linger (answering late GIVEMEs) goes on in the background, at most
  *                    `maxLingering` of them (the oldest is cut short beyond that). Each file keeps its
  *                    task's retry_times / retry_interval; nothing is started or retried after the end
@@ -96,8 +97,11 @@ class StoreJobRunner {
   constructor(private readonly o: StoreJobsOptions) {
     this.store = new StoreJobStore(o.fs, o.stateDir);
     this.log = (o.logger ?? silentLogger).child({ component: 'store-jobs' });
-    this.slots = new TransferSlots(o.maxParallelTransfers ?? defaultMaxParallelTransfers);
-    this.fileSend = { options: o, slots: this.slots, log: this.log, adoptLinger: (l) => this.adoptLinger(l) };
+    const max = o.maxParallelTransfers ?? defaultMaxParallelTransfers;
+    // Twice as many may be asking or waiting after WAIT as are sending, so a slot the server frees
+    // is asked for again soon; only the senders hold nftp blocks in memory.
+    this.slots = new TransferSlots(2 * max);
+    this.fileSend = { options: o, slots: this.slots, sendSlots: new TransferSlots(max), log: this.log, adoptLinger: (l) => this.adoptLinger(l) };
   }
 
   async begin(): Promise<void> {
@@ -310,7 +314,7 @@ class StoreJobRunner {
       const i = this.lingers.indexOf(linger);
       if (i >= 0) this.lingers.splice(i, 1);
     });
-    const max = this.o.maxLingering ?? 4 * this.slots.size;
+    const max = this.o.maxLingering ?? 4 * this.fileSend.sendSlots.size;
     while (this.lingers.length > max) this.lingers.shift()?.stop();
   }
 
