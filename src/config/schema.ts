@@ -178,7 +178,7 @@ const storeSection = {
       default: 8,
       min: 1,
       max: 256,
-      description: "Store-job transfers at once, all jobs together; each asks the server for its own slot and the server's WAIT limits them further. Memory: about this × nftp.window × nftp.blockSize.",
+      description: "Store-job files sending at once, all jobs together (twice as many may be asking the server); the server's WAIT limits them further. Memory: about this × nftp.window × nftp.blockSize.",
     },
     nftp: storeNftp,
     receive: {

@@ -8,22 +8,24 @@
  *                    (firing + duration) is still open; older misses are skipped and logged.
  * A run:             every task's matching files are listed first, then sent concurrently, each its
  *                    own transfer (store-upload.ts) asking the server for its own slot, so the server's
- *                    WAIT (MaxCurrentSession) governs. At most `maxParallelTransfers` run at once
- *                    across all jobs (TransferSlots); a transfer gives its slot back once END is out,
+ *                    WAIT (MaxCurrentSession) governs. At most `maxParallelTransfers` send at once
+ *                    across all jobs, twice that many ask or wait (TransferSlots); a transfer gives
+ *                    its send slot back once END is out,
  *                    and its linger (answering late GIVEMEs) goes on in the background, at most
  *                    `maxLingering` of them (the oldest is cut short beyond that). Each file keeps its
  *                    task's retry_times / retry_interval; nothing is started or retried after the end
  *                    time. The state file is rewritten after every file, so a restart loses at most the
  *                    transfers that were in flight.
  */
-import { FtError, isFtError } from '../errors';
+import { isFtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
-import { sleep, type Clock } from '../mqtt/clock';
+import type { Clock } from '../mqtt/clock';
 import type { DurableFs } from '../storage/durable-fs';
-import { runStoreUpload, type Linger, type StoreRequester, type StoreUploadNftpOptions, type StoreUploadOptions, type StoreUploadResult } from '../transfer/store-upload';
+import type { Linger, StoreRequester, StoreUploadNftpOptions, StoreUploadOptions, StoreUploadResult } from '../transfer/store-upload';
 import { historyLimit, StoreJobStore, type FileResult, type JobState, type RunRecord, type StoredJob, type TaskResult } from './job-store';
 import { parseSchedule } from './schedule';
 import type { StoreJob, StoreTask } from './store-job';
+import { sendStoreFile, type FileSendContext } from './store-file-send';
 import { TransferSlots } from './transfer-slots';
 import { expandTaskPath } from './wildcard';
 
@@ -82,6 +84,7 @@ class StoreJobRunner {
   private readonly log: Logger;
   private readonly active = new Map<string, ActiveRun>();
   private readonly slots: TransferSlots;
+  private readonly fileSend: FileSendContext;
   /** Oldest first. */
   private readonly lingers: Linger[] = [];
   private cancelWake: (() => void) | undefined;
@@ -94,7 +97,11 @@ class StoreJobRunner {
   constructor(private readonly o: StoreJobsOptions) {
     this.store = new StoreJobStore(o.fs, o.stateDir);
     this.log = (o.logger ?? silentLogger).child({ component: 'store-jobs' });
-    this.slots = new TransferSlots(o.maxParallelTransfers ?? defaultMaxParallelTransfers);
+    const max = o.maxParallelTransfers ?? defaultMaxParallelTransfers;
+    // Twice as many may be asking or waiting after WAIT as are sending, so a slot the server frees
+    // is asked for again soon; only the senders hold nftp blocks in memory.
+    this.slots = new TransferSlots(2 * max);
+    this.fileSend = { options: o, slots: this.slots, sendSlots: new TransferSlots(max), log: this.log, adoptLinger: (l) => this.adoptLinger(l) };
   }
 
   async begin(): Promise<void> {
@@ -266,7 +273,7 @@ class StoreJobRunner {
     const worker = async (): Promise<void> => {
       while (!signal.aborted && next < work.length) {
         const w = work[next++] as { task: StoreTask; file: FileResult };
-        await this.sendFile(job, w.task, run, w.file, signal);
+        await sendStoreFile(this.fileSend, job, w.task, run, w.file, signal);
         // Also when stopping: a file that finished just before is not sent again after the restart.
         await save();
       }
@@ -307,68 +314,8 @@ class StoreJobRunner {
       const i = this.lingers.indexOf(linger);
       if (i >= 0) this.lingers.splice(i, 1);
     });
-    const max = this.o.maxLingering ?? 4 * this.slots.size;
+    const max = this.o.maxLingering ?? 4 * this.fileSend.sendSlots.size;
     while (this.lingers.length > max) this.lingers.shift()?.stop();
-  }
-
-  /** One file: first attempt plus retry_times, retry_interval apart, never past the end time. */
-  private async sendFile(job: StoreJob, task: StoreTask, run: RunRecord, file: FileResult, signal: AbortSignal): Promise<void> {
-    const clock = this.o.clock;
-    const maxAttempts = 1 + task.retry_times;
-    while (file.attempts < maxAttempts && !signal.aborted) {
-      if (clock.now() >= run.endTime) {
-        file.state = 'failed';
-        file.error = `${file.error ? `${file.error}; ` : ''}the job's end time came before the file could be sent`;
-        return;
-      }
-      const release = await this.slots.acquire(signal);
-      if (!release) return;
-      try {
-        const r = await (this.o.transfer ?? runStoreUpload)({
-          channel: this.o.channel,
-          clock,
-          logger: this.log,
-          verb: task.type,
-          file: file.path,
-          target_path: targetFor(task, file.path),
-          job_id: job.sentJobId,
-          task_id: task.task_id,
-          script_id: task.script_id,
-          groups: task.groups,
-          servers: task.servers,
-          endTime: run.endTime,
-          signal,
-          ...(this.o.requestTimeoutMs !== undefined ? { requestTimeoutMs: this.o.requestTimeoutMs } : {}),
-          ...(this.o.nftp ? { nftp: this.o.nftp } : {}),
-        });
-        this.adoptLinger(r.linger);
-        file.attempts++;
-        file.state = 'done';
-        file.topic = r.topic;
-        file.size = r.size;
-        file.finishedAt = clock.now();
-        delete file.error;
-        delete file.errorCode;
-        release();
-        return;
-      } catch (err) {
-        release();
-        // An interrupted attempt is not counted: the next start tries it again in full.
-        if (signal.aborted) return;
-        file.attempts++;
-        const e = err instanceof FtError ? err : new FtError('GAVE_UP', String(err));
-        file.error = e.message;
-        file.errorCode = e.code;
-        file.state = 'failed';
-        this.log.warn({ job: job.job_id, task: task.task_id, file: file.path, attempt: file.attempts, code: e.code }, `store transfer failed: ${e.message}`);
-        // A setting that makes the file impossible to send will not change between attempts.
-        if (e.code === 'CONFIG_INVALID' || e.code === 'SOURCE_UNREADABLE') return;
-        if (file.attempts >= maxAttempts) return;
-        const wait = task.retry_interval * 1000;
-        if (clock.now() + wait >= run.endTime) return;
-        if (!(await sleep(clock, wait, signal))) return;
-      }
-    }
   }
 
   private async finish(jobId: string, state: JobState, run: RunRecord): Promise<void> {
@@ -400,11 +347,4 @@ function serialWriter(write: () => Promise<void>): () => Promise<void> {
     });
     return queued;
   };
-}
-
-/** A wildcard task sends each file under target_path's directory with its own name; otherwise target_path as given. */
-function targetFor(task: StoreTask, file: string): string {
-  if (!/[*?]/.test(task.path)) return task.target_path;
-  const name = file.slice(file.lastIndexOf('/') + 1);
-  return task.target_path.endsWith('/') ? `${task.target_path}${name}` : `${task.target_path}/${name}`;
 }

@@ -79,6 +79,12 @@ export interface StoreUploadOptions {
   signal?: AbortSignal;
   /** Called when the server grants a slot (tests, progress). */
   onGranted?: (topic: string) => void;
+  /**
+   * A slot for the sending itself (the part that holds nftp blocks in memory), taken once the server
+   * granted the transfer and given back once END is out; null means stop. Lets a caller ask for more
+   * transfers than it sends at once, so a freed server slot is asked for again soon.
+   */
+  sendSlot?: (signal?: AbortSignal) => Promise<(() => void) | null>;
 }
 
 export interface StoreUploadResult {
@@ -148,6 +154,7 @@ interface Ctx {
   error: FtError | undefined;
   cancelTimer: (() => void) | undefined;
   readyWait: AbortController | undefined;
+  releaseSendSlot: (() => void) | undefined;
   dispatch(e: Event): void;
 }
 
@@ -192,6 +199,7 @@ export async function runStoreUpload(options: StoreUploadOptions): Promise<Store
     error: undefined,
     cancelTimer: undefined,
     readyWait: undefined,
+    releaseSendSlot: undefined,
     dispatch: (e) => machine.dispatch(e),
   };
   const machine: Machine<State, Event, Ctx> = new Machine(
@@ -206,6 +214,7 @@ export async function runStoreUpload(options: StoreUploadOptions): Promise<Store
         return 'failed';
       },
       onEnter: (c, state, from) => {
+        if (state === 'lingering' || state === 'done' || state === 'failed') c.releaseSendSlot?.();
         if (state === 'lingering') {
           resolveOnce(c);
         } else if (state === 'done') {
@@ -300,6 +309,11 @@ async function startSending(c: Ctx, r: SniffResponse): Promise<void> {
   }
   c.topic = topic;
   c.o.onGranted?.(topic);
+  if (c.o.sendSlot) {
+    const release = await c.o.sendSlot(c.o.signal);
+    if (!release) throw new FtError('INTERRUPTED', `store transfer of ${c.o.file} stopped before sending`, { transient: true });
+    c.releaseSendSlot = release;
+  }
   const source = c.source;
   if (!source) throw new FtError('SOURCE_UNREADABLE', `store transfer: ${c.o.file} is not open`);
   c.nftpTopic = await c.o.channel.openNftpTopic(topic);

@@ -188,22 +188,29 @@ describe('store jobs: schedule, catch-up, retries, restart', () => {
     expect(sent).toEqual([join(dir, 'c2.txt')]);
   });
 
-  it('runs at most maxParallelTransfers files at once and keeps at most maxLingering lingers, cutting the oldest short', async () => {
+  it('sends at most maxParallelTransfers files at once (twice that asking) and keeps at most maxLingering lingers, cutting the oldest short', async () => {
     const dir = join(t.root, 'many');
     mkdirSync(dir);
     for (let i = 0; i < 10; i++) sampleFile(dir, `c${i}.txt`, 10 + i);
     await new StoreJobStore(fs, join(t.root, 'state')).add(job(dir), T0);
     let running = 0;
     let peak = 0;
+    let asking = 0;
+    let peakAsking = 0;
     const lingersStopped: string[] = [];
     const gate: (() => void)[] = [];
     const r = runner(
       new FakeClock(T0 + 30_000),
       async (o) => {
+        peakAsking = Math.max(peakAsking, ++asking);
+        // As runStoreUpload does once the server says ok.
+        const release = await o.sendSlot?.(o.signal);
+        asking--;
         running++;
         peak = Math.max(peak, running);
         await new Promise<void>((res) => gate.push(res));
         running--;
+        release?.();
         const result = okResult(o);
         // A linger that lasts until it is stopped.
         let end!: (n: typeof result.nftp) => void;
@@ -221,6 +228,7 @@ describe('store jobs: schedule, catch-up, retries, restart', () => {
     const run = await r.nextFinished(1);
     expect(run.state).toBe('done');
     expect(peak).toBe(3);
+    expect(peakAsking).toBe(6);
     // 10 lingers adopted, 2 kept: the 8 oldest were cut short, oldest first.
     expect(lingersStopped).toHaveLength(8);
     expect(lingersStopped[0]).toBe(join(dir, 'c0.txt'));
