@@ -3,26 +3,20 @@
  * the state directory; the daemon sees it within a second, stops the upload (telling the broker)
  * and records the job as cancelled. Without a running daemon the request waits for its start.
  */
-import { parseArgs } from 'node:util';
 import { FtError } from '../errors';
 import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { openState } from './state-access';
 import { cancelUsage as usage } from './usage';
+import { parseCommandArgs, usageErrorFor } from './argv';
 
 const waitMs = 15_000;
 const pollMs = 250;
 
 async function run(argv: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new FtError('USAGE', `${err instanceof Error ? err.message : String(err)}. Run \`ftagent cancel --help\``);
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = parseCommandArgs('cancel', argv, { config: { type: 'string', short: 'c' } });
   const id = positionals[0];
-  if (positionals.length !== 1 || id === undefined) throw new FtError('USAGE', 'give exactly one JOB id (see `ftagent status`)');
+  if (positionals.length !== 1 || id === undefined) throw usageErrorFor('cancel')('give exactly one JOB id (see `ftagent status`)');
   const state = await openState(v.config, io);
   const job = await state.spool.get(id);
   if (!job) throw new FtError('JOB_NOT_FOUND', `no job ${id} in ${state.config.stateDir}: check the id with \`ftagent status\``);

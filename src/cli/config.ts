@@ -5,17 +5,19 @@ import { connectionOptionsFrom } from '../daemon/daemon-settings';
 import type { CliCommand } from './command';
 import { exitStatus } from './exit-codes';
 import { configUsage as usage } from './usage';
+import { parseCommandArgs } from './argv';
 
 const command: CliCommand = {
   name: 'config',
   summary: 'check the config file without starting',
   usage,
   async run(argv, io) {
-    const [sub, ...rest] = argv;
-    if (sub !== 'check') {
-      throw new FtError('USAGE', sub === undefined ? `missing subcommand.\n${usage}` : `unknown subcommand "${sub}".\n${usage}`);
+    const { values, positionals } = parseCommandArgs('config', argv, { config: { type: 'string', short: 'c' } });
+    const [sub, ...extra] = positionals;
+    if (sub !== 'check' || extra.length > 0) {
+      throw new FtError('USAGE', sub === undefined ? `missing subcommand.\n${usage}` : sub !== 'check' ? `unknown subcommand "${sub}".\n${usage}` : `unexpected argument "${extra[0]}".\n${usage}`);
     }
-    const file = configPathFrom(rest, io.env);
+    const file = values.config ?? io.env.FTAGENT_CONFIG ?? defaultConfigPath;
     const config = await loadConfig(resolve(io.cwd, file), { env: io.env });
     // What the daemon reads at start (certificates, key): a file that can never work is a config error now.
     await connectionOptionsFrom(config);
@@ -23,22 +25,6 @@ const command: CliCommand = {
     return exitStatus.ok;
   },
 };
-
-function configPathFrom(argv: string[], env: NodeJS.ProcessEnv): string {
-  let file: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--config' || arg === '-c') {
-      file = argv[++i];
-      if (file === undefined) throw new FtError('USAGE', '--config needs a file name');
-    } else if (arg.startsWith('--config=')) {
-      file = arg.slice('--config='.length);
-    } else {
-      throw new FtError('USAGE', `unknown option "${arg}".\n${usage}`);
-    }
-  }
-  return file ?? env.FTAGENT_CONFIG ?? defaultConfigPath;
-}
 
 /** What a person checking a device wants to see; never the password itself. */
 function summary(c: Config): string {

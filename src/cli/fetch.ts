@@ -6,7 +6,6 @@
  */
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { rangeProblem } from '../config/limits';
 import { FtError } from '../errors';
 import { createLogger, type LogLevel } from '../log';
@@ -25,6 +24,7 @@ import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
 import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
 import { fetchUsage as usage } from './usage';
+import { parseCommandArgs, usageErrorFor } from './argv';
 
 const argSpec = {
   to: { type: 'string' },
@@ -51,9 +51,7 @@ export interface FetchPlan {
   logLevel: LogLevel;
 }
 
-function usageError(message: string): FtError {
-  return new FtError('USAGE', `${message}. Run \`ftagent fetch --help\` for the options`);
-}
+const usageError = usageErrorFor('fetch');
 
 function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
@@ -64,13 +62,7 @@ function integer(flag: string, value: string | undefined, min: number, max: numb
 }
 
 export function planFetch(argv: string[], io: CliIo): FetchPlan {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: argSpec, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw usageError(err instanceof Error ? err.message : String(err));
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = parseCommandArgs('fetch', argv, argSpec);
   if (positionals.length !== 1 || positionals[0] === undefined || positionals[0] === '') throw usageError('give exactly one REMOTE_PATH');
   if (v.to === undefined || v.to === '') throw usageError('--to LOCAL_PATH is required');
   const logLevel = logLevelFromFlag(v['log-level'], usageError);

@@ -15,6 +15,7 @@ import { createNodeDurableFs } from '../storage/node-fs';
 import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { jobUsage as usage } from './usage';
+import { parseCommandArgs } from './argv';
 
 interface Args {
   sub: string | undefined;
@@ -126,22 +127,12 @@ async function stateDirOf(args: Args, io: CliIo): Promise<string> {
 }
 
 function parseArgs(argv: string[]): Args {
-  const out: Args = { sub: argv[0], positional: [], json: false, replace: false, stateDir: undefined, config: undefined };
-  for (let i = 1; i < argv.length; i++) {
-    const a = argv[i] as string;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new FtError('USAGE', `${a} needs a value.\n${usage}`);
-      return v;
-    };
-    if (a === '--json') out.json = true;
-    else if (a === '--replace') out.replace = true;
-    else if (a === '--state-dir') out.stateDir = value();
-    else if (a.startsWith('--state-dir=')) out.stateDir = a.slice('--state-dir='.length);
-    else if (a === '--config' || a === '-c') out.config = value();
-    else if (a.startsWith('--config=')) out.config = a.slice('--config='.length);
-    else if (a.startsWith('-')) throw new FtError('USAGE', `unknown option ${a}.\n${usage}`);
-    else out.positional.push(a);
-  }
-  return out;
+  const { values: v, positionals } = parseCommandArgs('job', argv, {
+    json: { type: 'boolean' },
+    replace: { type: 'boolean' },
+    'state-dir': { type: 'string' },
+    config: { type: 'string', short: 'c' },
+  });
+  const [sub, ...positional] = positionals;
+  return { sub, positional, json: v.json === true, replace: v.replace === true, stateDir: v['state-dir'], config: v.config };
 }

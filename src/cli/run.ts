@@ -3,7 +3,6 @@
  * cleanly (running transfers write their checkpoint and stay queued); a second one exits at once,
  * which is as safe as a power cut. Config errors exit with status 2 (systemd does not restart).
  */
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load-config';
 import { Daemon } from '../daemon/daemon';
 import { countingFs, type WriteCounter } from '../daemon/counting-fs';
@@ -15,6 +14,7 @@ import type { CliCommand, CliIo } from './command';
 import { exitStatus } from './exit-codes';
 import { configPath } from './state-access';
 import { runUsage as usage } from './usage';
+import { parseCommandArgs, usageErrorFor } from './argv';
 
 /** A clean stop that hangs (a broker that never answers) must not outlive systemd's patience. */
 const stopDeadlineMs = 20_000;
@@ -22,12 +22,8 @@ const stopDeadlineMs = 20_000;
 const lockCheckMs = 5000;
 
 async function run(argv: string[], io: CliIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' } }, strict: true }));
-  } catch (err) {
-    throw new FtError('USAGE', `${err instanceof Error ? err.message : String(err)}. Run \`ftagent run --help\``);
-  }
+  const { values, positionals } = parseCommandArgs('run', argv, { config: { type: 'string', short: 'c' } });
+  if (positionals.length > 0) throw usageErrorFor('run')(`unexpected argument "${positionals[0]}"`);
   const config = await loadConfig(configPath(values.config, io), { env: io.env });
   const logger = createLogger({ level: config.log.level, fd: 1 });
   const written: WriteCounter = { files: 0, bytes: 0 };

@@ -5,7 +5,6 @@
  * until the job ends and exits with the status the foreground `send` would have.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { FtError, errorCodes, type FtErrorCode } from '../errors';
 import { encodeQueuedOptions, jobPriorities, type JobPriority, type QueuedUploadOptions } from '../jobs/upload-job-options';
 import { SpoolAdmission } from '../jobs/spool-admission';
@@ -18,6 +17,7 @@ import { exitCodeOf, exitStatus } from './exit-codes';
 import { checkSourceFile } from './source-path';
 import { openState } from './state-access';
 import { integerFlag, sendUsageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
+import { parseCommandArgs } from './argv';
 
 const queueSpec = {
   ...uploadFlagSpec,
@@ -46,13 +46,7 @@ export function isQueuedSend(argv: readonly string[]): boolean {
 export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> {
   const refused = argv.find((a) => daemonOwned.includes(a.split('=')[0] ?? a));
   if (refused) throw sendUsageError(`${refused} does not apply with --queue: the daemon's config decides the connection, the mode and the rate`);
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: queueSpec, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw sendUsageError(err instanceof Error ? err.message : String(err));
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = parseCommandArgs('send', argv, queueSpec);
   if (positionals.length !== 1 || positionals[0] === undefined) throw sendUsageError('give exactly one FILE to send');
   const file = resolve(io.cwd, positionals[0]);
   const onChange = v['on-change'] ?? 'fail';

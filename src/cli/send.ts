@@ -3,7 +3,6 @@
  * Arguments become UploadOptions + ConnectionOptions here; the work happens in transfer/.
  */
 import { basename, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { FtError } from '../errors';
 import { createLogger, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
@@ -22,6 +21,7 @@ import { isQueuedSend, runQueuedSend } from './send-queue';
 import { sendUsageError as usageError, uploadFlagOptions, uploadFlagSpec } from './upload-flags';
 import { sendUsage as usage } from './usage';
 import { uploadFacts } from '../fleet/events';
+import { parseCommandArgs } from './argv';
 
 const argSpec = {
   ...connectionFlagSpec,
@@ -43,13 +43,7 @@ export interface SendPlan {
 
 /** Turns the command line into options. Throws USAGE / CONFIG_INVALID errors; touches only config files. */
 export function planSend(argv: string[], io: CliIo): SendPlan {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: argSpec, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw usageError(err instanceof Error ? err.message : String(err));
-  }
-  const { values: v, positionals } = parsed;
+  const { values: v, positionals } = parseCommandArgs('send', argv, argSpec);
   if (positionals.length !== 1 || positionals[0] === undefined) throw usageError('give exactly one FILE to send');
   const path = resolve(io.cwd, positionals[0]);
 

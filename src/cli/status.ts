@@ -4,7 +4,6 @@
  * by "retention", with their reasons; then the scheduled store jobs with their next firing and
  * what their last run did.
  */
-import { parseArgs } from 'node:util';
 import { FtError, isFtError } from '../errors';
 import { StoreJobStore, type JobState, type RunRecord, type StoredJob } from '../jobs/job-store';
 import { parseSchedule } from '../jobs/schedule';
@@ -18,6 +17,7 @@ import { exitStatus } from './exit-codes';
 import { formatBytes } from './progress';
 import { openState, type StateAccess } from './state-access';
 import { statusUsage as usage } from './usage';
+import { parseCommandArgs, usageErrorFor } from './argv';
 
 export interface JobProgress {
   stage: Checkpoint['stage'];
@@ -163,14 +163,8 @@ function storeDetail(s: StoreJobStatus): string {
 }
 
 async function run(argv: string[], io: CliIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } }, allowPositionals: true, strict: true });
-  } catch (err) {
-    throw new FtError('USAGE', `${err instanceof Error ? err.message : String(err)}. Run \`ftagent status --help\``);
-  }
-  const { values: v, positionals } = parsed;
-  if (positionals.length > 1) throw new FtError('USAGE', 'give at most one JOB id');
+  const { values: v, positionals } = parseCommandArgs('status', argv, { json: { type: 'boolean' }, config: { type: 'string', short: 'c' } });
+  if (positionals.length > 1) throw usageErrorFor('status')('give at most one JOB id');
   const state = await openState(v.config, io);
   const cancels = new Set(await state.spool.cancelRequests());
   const daemonPid = (await state.daemonPid()) ?? null;

@@ -4,7 +4,7 @@
  * same spellings and give the same messages.
  */
 import { rangeProblem, uploadLimits, type IntegerRange } from '../config/limits';
-import { FtError } from '../errors';
+import { usageErrorFor } from './argv';
 import type { JsonValue } from '../protocol/emqx-ft-filemeta';
 
 export const uploadFlagSpec = {
@@ -50,9 +50,7 @@ export interface UploadFlagOptions {
   commandTimeoutMs?: number;
 }
 
-export function sendUsageError(message: string): FtError {
-  return new FtError('USAGE', `${message}. Run \`ftagent send --help\` for the options`);
-}
+export const sendUsageError = usageErrorFor('send');
 
 /** A whole-number flag checked against its range from config/limits.ts (the config's own rules). */
 export function integerFlag(flag: string, value: string | undefined, range: IntegerRange): number | undefined {

@@ -8,6 +8,10 @@
  * repaired at start: the spool's jobs carry the folder and the file's identity, so a job for the
  * file is found and adopted instead of queued again. The after-success action runs only once the
  * job is recorded done, and again at start if a cut came in between (both actions are idempotent).
+ *
+ * The watched folder is the device's data, not the agent's state: it is read with node:fs directly
+ * (names as bytes, see `decodable`), not through the state directory's DurableFs port. Time comes
+ * from the Clock port; file mtimes are wall-clock times, which is what the system clock gives.
  */
 import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -148,7 +152,7 @@ export class WatchFolder {
       if (!c || c.size !== id.size || c.mtimeMs !== id.mtimeMs || c.ino !== id.ino) {
         if (!c && this.candidates.size >= max) continue;
         // A file last written long ago (there before we started) has settled already.
-        const settledAlready = Date.now() - id.mtimeMs >= this.settings.settleMs;
+        const settledAlready = now - id.mtimeMs >= this.settings.settleMs;
         this.candidates.set(name, { ...id, since: settledAlready ? now - this.settings.settleMs : now });
         if (!settledAlready) continue;
       }
