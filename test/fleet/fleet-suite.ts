@@ -55,12 +55,11 @@ export function fleetSuite(label: string, target: () => BrokerTarget, options: {
         fleet: { statusMinGapSeconds: 0 },
         remote: { enabled: true, uploadRoots: [outgoing()], maxFilesPerRequest: 3 },
       });
+      observer = await Observer.open(`mqtt://127.0.0.1:${target().port}`, [`${prefix}/status`, `${prefix}/events`, `${prefix}/cmd/response`, 'backend/answers/#']);
       daemon = await Daemon.start({ config, fs: createNodeDurableFs(), logger: quietLog, pollMs: 100, reconnectBackoff: { baseMs: 100, capMs: 500 } });
+      await observer.waitFor('the first status, live', (s) => s.topic === `${prefix}/status` && s.json.online === true);
       // Subscribe only after the daemon published: what arrives is the broker's retained copy.
-      const probe = await Observer.open(`mqtt://127.0.0.1:${target().port}`, []);
-      await until('the daemon is connected', () => daemon!.fleet.plane !== undefined && probe.client.connected);
-      await new Promise((r) => setTimeout(r, 300));
-      await probe.client.subscribeAsync(`${prefix}/status`, { qos: 1 });
+      const probe = await Observer.open(`mqtt://127.0.0.1:${target().port}`, [`${prefix}/status`]);
       const status = await probe.waitFor('a retained online status', (s) => s.topic === `${prefix}/status` && s.json.online === true);
       await probe.close();
       expect(status.retain).toBe(true);
@@ -68,7 +67,6 @@ export function fleetSuite(label: string, target: () => BrokerTarget, options: {
       expect(typeof status.json.version).toBe('string');
       expect(typeof status.json.uptimeSeconds).toBe('number');
       expect((status.json.stateDir as { freeBytes: number }).freeBytes).toBeGreaterThan(0);
-      observer = await Observer.open(`mqtt://127.0.0.1:${target().port}`, [`${prefix}/status`, `${prefix}/events`, `${prefix}/cmd/response`, 'backend/answers/#']);
     }, 60_000);
 
     it('sends job.done and job.failed events, and the status reports the last success and error', async () => {
