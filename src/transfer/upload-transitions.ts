@@ -228,11 +228,13 @@ function holdInFlight(s: UploadSession, e: EventOf<'down'>): void {
  */
 function shrinkAfterRepeatedDrops(s: UploadSession, largestInFlight: number, reason: string): void {
   s.dropsWithoutProgress += 1;
-  if (s.dropsWithoutProgress < shrinkAfterDrops) return;
+  // An explicit size is the user's: never changed, and a link that keeps dropping it ends at the
+  // connection's bound on cycles without progress (GAVE_UP, transient, naming --chunk-size). Failing
+  // it for good here would turn a flaky uplink (cuts before any PUBACK comes back) into a job lost.
+  if (s.options.chunkSize !== undefined || s.dropsWithoutProgress < shrinkAfterDrops) return;
   const current = s.geometry.chunkSize;
-  const explicit = s.options.chunkSize !== undefined;
-  if (explicit || current <= minShrunkChunkSize) {
-    const tried = explicit ? `--chunk-size ${current}` : `segments from ${maxAutoChunkSize} down to ${current} bytes`;
+  if (current <= minShrunkChunkSize) {
+    const tried = `segments from ${maxAutoChunkSize} down to ${current} bytes`;
     fail(s, new FtError(
       'CONFIG_INVALID',
       `the connection to broker ${brokerName(s)} closed ${s.dropsWithoutProgress} times in a row while ${largestInFlight}-byte segments were in flight and nothing was confirmed (${tried}; last: ${reason}): the broker's maximum packet size is probably smaller (EMQX: mqtt.max_packet_size; MQTT 3.1.1 cannot announce it). Set --chunk-size (upload.chunkSize) below that limit`,

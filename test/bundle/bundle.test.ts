@@ -15,7 +15,9 @@ import mqttPacket from 'mqtt-packet';
 import type { BuildOptions, Metafile } from 'esbuild';
 
 const root = resolve(__dirname, '../..');
-const sizeBudgetBytes = 500 * 1024;
+// 535 KiB with the fleet plane and the serving side; the budget catches a transport or a dependency
+// slipping back into the bundle (each is tens of KiB), not a few lines of new code.
+const sizeBudgetBytes = 576 * 1024;
 const run = promisify(execFile);
 
 interface BuildModule {

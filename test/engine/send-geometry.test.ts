@@ -108,14 +108,15 @@ describe('ftagent send chooses the segment size from the broker', () => {
     }
   }, 120_000);
 
-  it('on MQTT 3.1.1, an explicit --chunk-size the broker keeps dropping fails with exit 2 instead of reconnecting forever', async () => {
+  it('on MQTT 3.1.1, an explicit --chunk-size the broker keeps dropping is never changed and ends at the bound on cycles without progress, naming --chunk-size', async () => {
     const b = await broker({ maximumPacketSize: 20_000 });
     try {
       const f = sample('explicit-311.bin', 100_000);
       const r = await runCli(['send', f.path, '--broker', b.url, '--client-id', 'gw-geo', '--mqtt', '3.1.1', '--chunk-size', '65536', '--json'], root);
       await b.stop();
-      expect(r.code, r.err).toBe(2);
-      expect(String((r.json!.error as { message: string }).message)).toMatch(/--chunk-size 65536.*Set --chunk-size/);
+      expect(r.code, r.err).toBe(5);
+      expect(r.json).toMatchObject({ ok: false, error: { code: 'GAVE_UP' } });
+      expect(String((r.json!.error as { message: string }).message)).toMatch(/6 times in a row.*--chunk-size/);
       expect(segmentPublishes(b.audit).every((p) => p.bytes === 65536 && p.rc === null)).toBe(true);
     } finally {
       await b.stop();

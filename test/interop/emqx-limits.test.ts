@@ -23,11 +23,11 @@ async function send(suite: EmqxSuite, flags: readonly string[]) {
   return { run, clientId, sha: createHash('sha256').update(bytes).digest('hex') };
 }
 
-describe('EMQX 5.3.2 with mqtt.max_packet_size = 32KB, below the 64 KiB chunk, MQTT 5', () => {
+describe('EMQX 5.3.2 with mqtt.max_packet_size = 32KB', () => {
   const suite = useEmqxSuite({ extraConf: 'mqtt.max_packet_size = 32KB' });
 
-  it('refuses before sending a byte, naming the chunk size that fits; that size then works', async () => {
-    const refused = await send(suite, ['--mqtt', '5']);
+  it('MQTT 5: an explicit 64 KiB chunk is refused before a byte is sent, naming the size that fits; that size then works', async () => {
+    const refused = await send(suite, ['--mqtt', '5', '--chunk-size', '65536']);
     expect(refused.run.code).toBe(2);
     expect(refused.run.json?.error).toMatchObject({ code: 'CONFIG_INVALID' });
     const hint = /use --chunk-size (\d+) or less/.exec(String((refused.run.json?.error as { message?: string }).message));
@@ -36,6 +36,15 @@ describe('EMQX 5.3.2 with mqtt.max_packet_size = 32KB, below the 64 KiB chunk, M
     expect(fits.run.code, `${fits.run.err}\n${suite.emqx.logTail()}`).toBe(0);
     await expectEmqxExport(suite.emqx, fits.clientId, String(fits.run.json?.fileId), fits.sha, SIZE);
   }, 60_000);
+
+  it.each([
+    ['MQTT 5 (the limit is in CONNACK)', ['--mqtt', '5']],
+    ['MQTT 3.1.1 (segments halved after the broker closes the connection)', ['--mqtt', '3.1.1']],
+  ])('with the default segment size delivers byte-exact over %s', async (_label, flags) => {
+    const { run, clientId, sha } = await send(suite, flags);
+    expect(run.code, `${run.err}\n${suite.emqx.logTail()}`).toBe(0);
+    await expectEmqxExport(suite.emqx, clientId, String(run.json?.fileId), sha, SIZE);
+  }, 150_000);
 });
 
 describe('EMQX 5.3.2 with file_transfer.enable = false', () => {
