@@ -1,6 +1,6 @@
 /**
  * Store-job schedules: 6-field crontab expressions with seconds (`sec min hour dom mon dow`), as the
- * store system's job `execution_time` (spec §2.3). Parsing and matching are croner's; this file only
+ * store system's job `execution_time` (docs/store-flows.md §3). Parsing and matching are croner's; this file only
  * insists on six fields and computes times from a given instant, never from a clock of its own, so a
  * fake clock drives every test.
  */

@@ -1,5 +1,5 @@
 /**
- * The store system's job-control messages on `$file_sniffer/v1/<verb>/{clientid}` (spec §2.1). Pure, no I/O.
+ * The store system's job-control messages on `$file_sniffer/v1/<verb>/{clientid}` (docs/store-flows.md §1). Pure, no I/O.
  *
  * Requests and responses share one topic: a JSON object with an `ack` (or, for `dir`, a `result`) is a
  * response, one without is a request. A response echoes the request's fields and adds its own.

@@ -1,5 +1,5 @@
 /**
- * nftp block arithmetic (spec §1.2). The block size is not on the wire: both peers agree out of band.
+ * nftp block arithmetic (docs/nftp.md §3). The block size is not on the wire: both peers agree out of band.
  * The count is `floor(size / blocksize) + 1`, not a ceiling: an exact multiple (and a 0-byte file)
  * ends with an empty END block, and the C receiver completes only once it has all `blocks` of them.
  */

@@ -1,11 +1,11 @@
 /**
  * The file-backed nftp sink: blocks are written at their offsets into `<target>.part`, and the set of
  * blocks stored so far is kept beside it in `<target>.part.map`, so a later attempt of the same file
- * resumes instead of starting over (the C receiver truncates, spec §1.3 step 6).
+ * resumes instead of starting over (the C receiver truncates, docs/nftp.md §5).
  *
  * Order that keeps the map honest after a power cut: the .part is fsynced before the map that names its
  * blocks is (atomically) replaced. The CRC-32C of the whole .part is recomputed by streaming it, and only
- * a match is renamed onto the target; a mismatch never reaches the target (unlike the C code, spec §1.5).
+ * a match is renamed onto the target; a mismatch never reaches the target (unlike the C code, docs/nftp.md §7).
  */
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';

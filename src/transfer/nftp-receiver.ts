@@ -1,8 +1,8 @@
 /**
- * nftp receiver session (spec §1.3, §5): HELLO → ACK → blocks written at their offsets → verify → done.
+ * nftp receiver session (docs/nftp.md §5): HELLO → ACK → blocks written at their offsets → verify → done.
  * The whole behaviour is the transition table below; handlers are small and talk only to ports.
  *
- * Differences from the C reference, on purpose (spec §1.5):
+ * Differences from the C reference, on purpose (docs/nftp.md §7):
  * - the HELLO name never decides where the file goes (the caller's sink does);
  * - blocks go straight to the sink at `seq * blockSize`, nothing out of order is held in memory;
  * - blockseq is bounds-checked; a block past the count is logged and dropped;
@@ -24,7 +24,7 @@ export interface NftpReceiverOptions {
   clock: Clock;
   sink: NftpSink;
   log?: Logger;
-  /** Must equal the sender's (not on the wire, spec §1.2). Default 32 KiB. */
+  /** Must equal the sender's (not on the wire, docs/nftp.md §3). Default 32 KiB. */
   blockSize?: number;
   width?: NftpWidth;
   /** No new block for this long → GIVEME for the first missing one (nanomq_cli: ~500 ms). Default 500. */
@@ -178,7 +178,7 @@ export class NftpReceiver {
     if (!packet) return;
     if (packet.kind === 'hello') this.machine.dispatch({ kind: 'hello', packet });
     else if (packet.kind === 'file' || packet.kind === 'end') this.machine.dispatch({ kind: 'block', packet });
-    // On a shared topic we hear our own ACK/GIVEME (spec §1.4): not for us.
+    // On a shared topic we hear our own ACK/GIVEME (docs/nftp.md §6): not for us.
     else this.ctx.log.trace({ kind: packet.kind }, 'nftp: ignoring a packet of the receiving direction');
   }
 
@@ -240,7 +240,7 @@ async function openAndAck(c: ReceiverCtx, e: { packet: NftpHello }): Promise<voi
 
 /** HELLO fields are structurally valid after decode; these are the semantic checks. */
 function validateHello(hello: NftpHello): void {
-  // floor(size/bs)+1 is never 0 (spec §1.2).
+  // floor(size/bs)+1 is never 0 (docs/nftp.md §3).
   if (hello.blocks < 1) throw new FtError('PROTOCOL_ERROR', 'nftp HELLO announces 0 blocks; a sender always has at least one');
   if ((hello.nameBytes?.length ?? hello.name.length) === 0) throw new FtError('PROTOCOL_ERROR', 'nftp HELLO has an empty file name');
 }
@@ -277,7 +277,7 @@ async function storeBlock(c: ReceiverCtx, e: { packet: NftpBlock }): Promise<voi
   }
   const blocks = t.hello.blocks;
   if (seq >= blocks) {
-    // The C receiver would write past its table here (spec §1.5); we drop it.
+    // The C receiver would write past its table here (docs/nftp.md §7); we drop it.
     c.log.warn({ seq, blocks }, `nftp protocol error: ${kind.toUpperCase()} blockseq ${seq} is past the block count ${blocks}; packet ignored`);
     return;
   }

@@ -1,5 +1,5 @@
 /**
- * Answers `dir` requests (spec §2.1): the type of the path and, for a folder, one level of entries.
+ * Answers `dir` requests (docs/store-flows.md §1): the type of the path and, for a folder, one level of entries.
  * Only browsable roots are visible; a path outside them is NOT_ALLOW, a missing one NOT_EXIST.
  * Entries are read with lstat, so a symlink is never followed out of the listing; symlinks, devices,
  * FIFOs and sockets are simply not listed (the server can only act on files and folders).

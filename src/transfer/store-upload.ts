@@ -1,5 +1,5 @@
 /**
- * One store-system transfer of a local file to the server (spec §2.1–2.3): ask for a slot with a
+ * One store-system transfer of a local file to the server (docs/store-flows.md §1–3): ask for a slot with a
  * `broadcast` or `upload` request, then run the nftp sender on the topic the server allocated.
  *
  *   ok + topic      → nftp send there

@@ -1,6 +1,6 @@
 /**
  * What a file-transfer operation ends with. EMQX turns `{error, Reason}` into a reason_description
- * (spec d): an atom as is, the first element of a 2-tuple, "internal_error" otherwise.
+ * (docs/emqx-ft.md §4): an atom as is, the first element of a 2-tuple, "internal_error" otherwise.
  */
 export type FtResult = { ok: true } | { ok: false; reason: string };
 

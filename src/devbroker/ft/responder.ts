@@ -4,7 +4,7 @@ import { type FtResult, resultToReasonCode } from './ft-result';
 import type { TimerSet } from './timers';
 
 /**
- * `$file-response` publishing (spec d): QoS 1 JSON to the command's Response-Topic or to
+ * `$file-response` publishing (docs/emqx-ft.md §4): QoS 1 JSON to the command's Response-Topic or to
  * `$file-response/{clientid}`, echoing Correlation-Data. The `responseDelayMs` and
  * `responseLossRate` faults apply here.
  */

@@ -1,5 +1,5 @@
 /**
- * The server side of `broadcast` and `upload` (spec §2.1–2.3): answer with a transfer slot (ok + a
+ * The server side of `broadcast` and `upload` (docs/store-flows.md §1–3): answer with a transfer slot (ok + a
  * fresh `$file/<32 hex>` topic), WAIT when the job's MaxCurrentSession tokens are all taken, or
  * ERROR/BadReq; then receive the nftp stream on that topic and record the result.
  * Fault injection: unanswered requests, WAIT storms, forced or random ERROR (StoreFaults).
@@ -69,7 +69,7 @@ export function createSlotHandlers(options: SlotHandlerOptions): StoreVerbHandle
       (r) => ctx.record({ at: new Date().toISOString(), ...base, ok: true, size: r.size, filehash: r.filehash, givemes: r.givemesSent }),
       (err: unknown) => ctx.record({ at: new Date().toISOString(), ...base, ok: false, error: err instanceof Error ? err.message : String(err) }),
     ).finally(() => {
-      // The token goes back when the transfer ends, whichever way (spec §2.3).
+      // The token goes back when the transfer ends, whichever way (docs/store-flows.md §3).
       token.release();
       mine.delete(intake);
       ctx.releaseTopic(intake.topic);
