@@ -34,6 +34,7 @@ const exitCodeFor: Record<FtErrorCode, number> = {
   NOT_ALLOWED: exitStatus.rejected,
   NOT_FOUND: exitStatus.rejected,
   REMOTE_ERROR: exitStatus.rejected,
+  INTERNAL: exitStatus.failure,
 };
 
 export function exitCodeOf(err: unknown): number {

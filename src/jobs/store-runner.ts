@@ -255,7 +255,7 @@ class StoreJobRunner {
         // An interrupted attempt is not counted: the next start tries it again in full.
         if (signal.aborted) return;
         file.attempts++;
-        const e = err instanceof FtError ? err : new FtError('GAVE_UP', String(err));
+        const e = FtError.from(err);
         file.error = e.message;
         file.errorCode = e.code;
         file.state = 'failed';

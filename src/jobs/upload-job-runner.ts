@@ -55,7 +55,7 @@ export type JobOutcome =
   /** Finished or removed by someone else meanwhile. */
   | { kind: 'gone' };
 
-/** `CODE: message`, so `status` and `send --wait` can recover the code (and the exit status). */
+/** `CODE: message`: what `status` shows (the code itself is kept in the record's `code`). */
 export function failureReason(err: FtError): string {
   return `${err.code}: ${err.message}`;
 }
@@ -72,7 +72,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     throw err;
   }
   const fail = async (error: FtError): Promise<JobOutcome> => {
-    const record = await spool.markFailed(job.id, failureReason(error));
+    const record = await spool.markFailed(job.id, failureReason(error), error.code);
     logger.warn({ job: job.id, file: job.spec.file, code: error.code, err: error.message }, 'job failed');
     return { kind: 'failed', record, error };
   };
@@ -84,7 +84,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     options = jobUploadOptions(active.spec.file, queued, deps.defaults);
     validateUploadOptions(options, deps.link.protocolVersion);
   } catch (err) {
-    return fail(asFtError(err));
+    return fail(FtError.from(err));
   }
 
   let identity: SourceIdentity;
@@ -96,7 +96,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
       await source.close().catch(() => undefined);
     }
   } catch (err) {
-    return fail(asFtError(err));
+    return fail(FtError.from(err));
   }
 
   const previous = await spool.readCheckpoint(job.id);
@@ -149,7 +149,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     );
     return { kind: 'done', record, result };
   } catch (err) {
-    const error = asFtError(err);
+    const error = FtError.from(err);
     if (control.cancel.aborted && !control.stop.aborted) {
       await progress.settled();
       const record = await spool.cancel(job.id, 'cancelled on request');
@@ -165,7 +165,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     await progress.settled();
     const writeError = progress.writeError;
     if (writeError) {
-      const stateError = asFtError(writeError);
+      const stateError = FtError.from(writeError);
       logger.error({ job: job.id, code: stateError.code, err: stateError.message }, 'cannot write the checkpoint: upload paused; the job stays queued');
       return { kind: 'retry', error: stateError, attempts, immediately: false };
     }
@@ -331,9 +331,4 @@ function iso(now: () => number): string {
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function asFtError(err: unknown): FtError {
-  if (err instanceof FtError) return err;
-  return new FtError('GAVE_UP', `unexpected failure: ${describe(err)}`, { transient: true, cause: err });
 }

@@ -14,7 +14,6 @@ import { silentLogger, type Logger } from '../log';
 import { defaultNftpBlockSize, nftpFileId } from '../protocol/nftp-blocks';
 import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
 import { NftpBitmap } from './nftp-bitmap';
-import { asFtError } from './nftp-errors';
 import { Machine, type Transition } from './state-machine';
 import type { Clock, NftpLink, NftpSink, NftpSinkFinish } from './nftp-ports';
 import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
@@ -151,7 +150,7 @@ export class NftpReceiver {
     this.machine = new Machine(transitions, 'waiting', this.ctx, log, {
       label: 'nftp receive',
       onError: (c, err) => {
-        c.error = asFtError(err, 'PROTOCOL_ERROR', 'nftp receive failed', false);
+        c.error = FtError.from(err);
         return 'failed';
       },
       onEnter: (c, state) => this.onEnter(c, state),
@@ -227,7 +226,7 @@ async function openAndAck(c: ReceiverCtx, e: { packet: NftpHello }): Promise<voi
   try {
     opened = await c.sink.open({ name: hello.name, blocks: hello.blocks, filehash: hello.filehash, blockSize: c.o.blockSize });
   } catch (err) {
-    throw asFtError(err, 'PROTOCOL_ERROR', 'nftp: cannot open the receiving file', false);
+    throw FtError.from(err, { code: 'PROTOCOL_ERROR', what: 'nftp: cannot open the receiving file' });
   }
   c.sinkOpen = true;
   const have = opened.alreadyHave && opened.alreadyHave.size === hello.blocks ? opened.alreadyHave : null;
@@ -290,7 +289,7 @@ async function storeBlock(c: ReceiverCtx, e: { packet: NftpBlock }): Promise<voi
   try {
     await c.sink.writeBlock(seq, seq * c.o.blockSize, content);
   } catch (err) {
-    throw asFtError(err, 'PROTOCOL_ERROR', `nftp: cannot write block ${seq}`, false);
+    throw FtError.from(err, { code: 'PROTOCOL_ERROR', what: `nftp: cannot write block ${seq}` });
   }
   t.bitmap.set(seq);
   if (seq === blocks - 1) t.size = seq * c.o.blockSize + content.length;
@@ -350,7 +349,7 @@ async function verifyAndFinish(c: ReceiverCtx): Promise<void> {
   try {
     res = await c.sink.finish({ filehash: t.hello.filehash });
   } catch (err) {
-    throw asFtError(err, 'PROTOCOL_ERROR', `nftp: cannot complete "${t.hello.name}"`, false);
+    throw FtError.from(err, { code: 'PROTOCOL_ERROR', what: `nftp: cannot complete "${t.hello.name}"` });
   }
   c.sinkOpen = false;
   t.size = res.size;
@@ -379,7 +378,7 @@ async function checkpoint(c: ReceiverCtx): Promise<void> {
   try {
     await c.sink.saveBitmap(c.t.bitmap);
   } catch (err) {
-    throw asFtError(err, 'PROTOCOL_ERROR', 'nftp: cannot save the block map', false);
+    throw FtError.from(err, { code: 'PROTOCOL_ERROR', what: 'nftp: cannot save the block map' });
   }
 }
 

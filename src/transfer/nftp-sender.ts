@@ -12,7 +12,6 @@ import { silentLogger, type Logger } from '../log';
 import { crc32cFinish, crc32cInit, crc32cUpdate } from '../protocol/crc32c';
 import { defaultNftpBlockSize, nftpBaseName, nftpBlockRange, nftpFileId, planNftpBlocks, type NftpPlan } from '../protocol/nftp-blocks';
 import { defaultNftpWidth, type NftpAck, type NftpGiveme, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
-import { asFtError } from './nftp-errors';
 import { Machine, type Transition } from './state-machine';
 import type { Clock, NftpLink, NftpSource } from './nftp-ports';
 import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
@@ -160,7 +159,7 @@ export class NftpSender {
     this.machine = new Machine(transitions, 'idle', this.ctx, log, {
       label: 'nftp send',
       onError: (c, err) => {
-        c.error = asFtError(err, 'PROTOCOL_ERROR', 'nftp send failed', false);
+        c.error = FtError.from(err);
         stopTimer(c);
         return 'failed';
       },
@@ -328,7 +327,7 @@ async function readBlock(c: SenderCtx, index: number): Promise<Uint8Array> {
   try {
     bytes = await c.source.readBlock(index);
   } catch (err) {
-    throw asFtError(err, 'SOURCE_UNREADABLE', `nftp: cannot read block ${index} of "${c.name}"`, false);
+    throw FtError.from(err, { code: 'SOURCE_UNREADABLE', what: `nftp: cannot read block ${index} of "${c.name}"` });
   }
   const want = nftpBlockRange(index, c.plan.size, c.plan.blockSize).length;
   if (bytes.length !== want) {

@@ -127,7 +127,7 @@ export class UploadSession {
     this.machine = new Machine<SessionState, SessionEvent, UploadSession>(transitions, 'idle', this, ports.logger, {
       label: 'upload',
       onError: (session, err) => {
-        fail(session, asFtError(err));
+        fail(session, FtError.from(err));
         return 'failed';
       },
       // A handler that failed the session decides, whatever its row says.
@@ -199,14 +199,9 @@ export class UploadSession {
     if (this.state === 'done') {
       this.resolveOutcome({ sha256: this.reader.sha256(), bytesSent: this.bytesSent, retries: this.retries });
     } else {
-      this.rejectOutcome(this.error ?? new FtError('GAVE_UP', 'the upload stopped for an unknown reason'));
+      this.rejectOutcome(this.error ?? new FtError('INTERNAL', 'the upload stopped for an unknown reason'));
     }
   }
-}
-
-function asFtError(err: unknown): FtError {
-  if (err instanceof FtError) return err;
-  return new FtError('GAVE_UP', `unexpected failure: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
 // ---------------------------------------------------------------------------------------------
