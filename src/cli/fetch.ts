@@ -59,7 +59,7 @@ function integer(flag: string, value: string | undefined, min: number, max: numb
   return n;
 }
 
-export function planFetch(argv: string[], io: CliIo): FetchPlan {
+function planFetch(argv: string[], io: CliIo): FetchPlan {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: argSpec, allowPositionals: true, strict: true });

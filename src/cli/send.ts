@@ -12,6 +12,7 @@ import { ByteRateLimit, parseByteRate } from '../mqtt/byte-rate-limit';
 import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { safeFileName } from '../protocol/emqx-ft-filemeta';
+import { totalBytes } from '../storage/byte-ranges';
 import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
@@ -42,7 +43,7 @@ export interface SendPlan {
 }
 
 /** Turns the command line into options. Throws USAGE / CONFIG_INVALID errors; touches only config files. */
-export function planSend(argv: string[], io: CliIo): SendPlan {
+function planSend(argv: string[], io: CliIo): SendPlan {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: argSpec, allowPositionals: true, strict: true });
@@ -115,7 +116,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       {
         ...plan.upload,
         signal: interrupt.signal,
-        onProgress: (snap) => progress?.update(snap.confirmed.reduce((n, [a, b]) => n + (b - a), 0)),
+        onProgress: (snap) => progress?.update(totalBytes(snap.confirmed)),
       },
       { link: channel, clock: systemClock, logger },
     );

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { FtError, isFtError } from '../errors';
 import { StoreJobStore, type JobState, type RunRecord, type StoredJob } from '../jobs/job-store';
 import { parseSchedule } from '../jobs/schedule';
-import { confirmedBytes } from '../jobs/upload-job-runner';
+import { totalBytes } from '../storage/byte-ranges';
 import { readCheckpoint, type Checkpoint } from '../storage/checkpoint';
 import type { JobRecord } from '../storage/job-record';
 import type { CliCommand, CliIo } from './command';
@@ -43,7 +43,7 @@ async function progressOf(state: StateAccess, job: JobRecord): Promise<JobProgre
     // Read-only: a damaged checkpoint is the daemon's to move aside.
     const cp = await readCheckpoint(state.fs, state.spool.checkpointPath(job.id));
     if (!cp) return null;
-    return { stage: cp.stage, confirmed: confirmedBytes(cp), size: cp.source.size, fileId: cp.fileId, attempts: cp.attempts };
+    return { stage: cp.stage, confirmed: totalBytes(cp.confirmed), size: cp.source.size, fileId: cp.fileId, attempts: cp.attempts };
   } catch (err) {
     if (isFtError(err, 'STATE_CORRUPT')) return null;
     throw err;

@@ -68,8 +68,8 @@ export interface RunningBroker {
   stop(): Promise<void>;
 }
 
-export const DEFAULT_RECEIVE_MAXIMUM = 32;
-export const DEFAULT_MAXIMUM_PACKET_SIZE = 1024 * 1024;
+const DEFAULT_RECEIVE_MAXIMUM = 32;
+const DEFAULT_MAXIMUM_PACKET_SIZE = 1024 * 1024;
 const DEFAULT_MAX_QUEUED = 10_000;
 
 export async function startBroker(options: BrokerOptions): Promise<RunningBroker> {

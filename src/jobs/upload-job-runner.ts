@@ -13,6 +13,7 @@ import type { Logger } from '../log';
 import { systemClock, type Clock } from '../mqtt/clock';
 import type { CommandLink } from '../mqtt/command-link';
 import { encodeInitPayload, safeFileName } from '../protocol/emqx-ft-filemeta';
+import { totalBytes } from '../storage/byte-ranges';
 import type { Checkpoint, CheckpointWriter } from '../storage/checkpoint';
 import type { JobRecord } from '../storage/job-record';
 import type { Spool } from '../storage/spool';
@@ -56,7 +57,7 @@ export type JobOutcome =
   | { kind: 'gone' };
 
 /** `CODE: message`: what `status` shows (the code itself is kept in the record's `code`). */
-export function failureReason(err: FtError): string {
+function failureReason(err: FtError): string {
   return `${err.code}: ${err.message}`;
 }
 
@@ -130,7 +131,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
   progress.onWriteError = () => abort.abort();
   if (control.stop.aborted || control.cancel.aborted) abort.abort();
 
-  const confirmedBefore = confirmedBytes(start);
+  const confirmedBefore = totalBytes(start.confirmed);
   logger.info(
     { job: job.id, file: options.path, size: identity.size, fileId: start.fileId, attempt: attempts, resumeFrom: confirmedBefore, stage: start.stage },
     confirmedBefore > 0 || start.stage !== 'init' ? 'job resumed' : 'job started',
@@ -159,7 +160,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     if (control.stop.aborted) {
       // Write down everything confirmed so far: the next start re-sends as little as possible.
       await progress.flush().catch((e: unknown) => logger.warn({ job: job.id, err: describe(e) }, 'final checkpoint write failed'));
-      logger.info({ job: job.id, confirmed: confirmedBytes(progress.latest) }, 'job paused for shutdown');
+      logger.info({ job: job.id, confirmed: totalBytes(progress.latest.confirmed) }, 'job paused for shutdown');
       return { kind: 'stopped' };
     }
     await progress.settled();
@@ -216,7 +217,7 @@ class ProgressRecorder {
    */
   async room(): Promise<void> {
     for (;;) {
-      const unwritten = confirmedBytes(this.latest) - confirmedBytes(this.writer.lastWritten ?? this.base);
+      const unwritten = totalBytes(this.latest.confirmed) - totalBytes((this.writer.lastWritten ?? this.base).confirmed);
       if (this.writeError !== undefined || unwritten <= 0 || unwritten < this.everyBytes) return;
       await this.chain;
     }
@@ -321,9 +322,6 @@ function toSnapshot(cp: Checkpoint): UploadSnapshot {
   };
 }
 
-export function confirmedBytes(cp: Pick<Checkpoint, 'confirmed'>): number {
-  return cp.confirmed.reduce((n, [a, b]) => n + (b - a), 0);
-}
 
 function iso(now: () => number): string {
   return new Date(now()).toISOString();

@@ -18,11 +18,11 @@ export function checkWildcardPath(path: string): string | undefined {
   return undefined;
 }
 
-export function hasWildcard(path: string): boolean {
+function hasWildcard(path: string): boolean {
   return /[*?]/.test(posix.basename(path));
 }
 
-export function wildcardMatcher(pattern: string): (name: string) => boolean {
+function wildcardMatcher(pattern: string): (name: string) => boolean {
   const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
   return (name) => re.test(name);
 }

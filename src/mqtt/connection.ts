@@ -275,7 +275,7 @@ function isConnackRefusal(err: unknown): boolean {
 const authCodes = new Set([4, 5, 0x86, 0x87, 0x8a, 0x8c]);
 const tlsTrustCodes = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|ERR_SSL|EPROTO/;
 
-export function classifyConnectError(url: string, err: unknown): FtError {
+function classifyConnectError(url: string, err: unknown): FtError {
   const message = err instanceof Error ? err.message : 'connection closed before CONNACK';
   if (isConnackRefusal(err)) {
     const code = (err as { code?: unknown }).code;

@@ -4,7 +4,7 @@
  * key order, and its exact bytes are what a resumed transfer sends again.
  */
 
-export const maxNameBytes = 240;
+const maxNameBytes = 240;
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 

@@ -15,14 +15,14 @@ import { FtError } from '../errors';
 export const sniffVerbs = ['dir', 'download', 'upload', 'broadcast', 'push'] as const;
 export type SniffVerb = (typeof sniffVerbs)[number];
 
-export const snifferTopicPrefix = '$file_sniffer/v1/';
+const snifferTopicPrefix = '$file_sniffer/v1/';
 
 /** `ack` values named in the docs. `BadReq` appears for broadcast only. */
-export const sniffAcks = ['ok', 'WAIT', 'ERROR', 'BadReq', 'NOT_ALLOW', 'NOT_EXIST'] as const;
+const sniffAcks = ['ok', 'WAIT', 'ERROR', 'BadReq', 'NOT_ALLOW', 'NOT_EXIST'] as const;
 export type SniffAck = (typeof sniffAcks)[number];
 
 /** `result` of a `dir` response. */
-export const dirResults = ['OK', 'NOT_ALLOW', 'NOT_EXIST', 'ERROR'] as const;
+const dirResults = ['OK', 'NOT_ALLOW', 'NOT_EXIST', 'ERROR'] as const;
 export type DirResult = (typeof dirResults)[number];
 
 /** Job, task and script ids: the docs never say whether they are numbers or strings, so both are kept as sent. */
@@ -113,12 +113,9 @@ export function parseSnifferTopic(topic: string): { verb: SniffVerb; clientId: s
   return { verb, clientId };
 }
 
-export function isVerb(v: string): v is SniffVerb {
+function isVerb(v: string): v is SniffVerb {
   return (sniffVerbs as readonly string[]).includes(v);
 }
-
-/** nftp topics allocated by the store server: `$file/` + 32 lowercase hex digits. */
-export const nftpTopicPattern = /^\$file\/[0-9a-f]{32}$/;
 
 // ---- ids --------------------------------------------------------------------------------------
 

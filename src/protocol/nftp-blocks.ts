@@ -9,7 +9,7 @@ import { maxContentLength, type NftpWidth } from './nftp-packets';
 
 export const defaultNftpBlockSize = 32 * 1024;
 /** blocks is a u16 in HELLO and blockseq a u16 in FILE/END/GIVEME. */
-export const maxNftpBlocks = 0xffff;
+const maxNftpBlocks = 0xffff;
 
 export interface NftpBlockRange {
   offset: number;

@@ -4,7 +4,6 @@
  */
 
 export const nftpTypes = { hello: 0x01, ack: 0x02, file: 0x03, end: 0x04, giveme: 0x05 } as const;
-export type NftpKind = keyof typeof nftpTypes;
 
 /**
  * Width of the FILE/END content-length field. 'u16' is the store system's own chapter and nftp-codec

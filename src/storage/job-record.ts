@@ -16,7 +16,7 @@ export interface JobSpec {
 export type PendingJobState = 'queued' | 'active';
 export type FinishedJobState = 'done' | 'failed' | 'cancelled';
 export type JobState = PendingJobState | FinishedJobState;
-export const jobStates: readonly JobState[] = ['queued', 'active', 'done', 'failed', 'cancelled'];
+const jobStates: readonly JobState[] = ['queued', 'active', 'done', 'failed', 'cancelled'];
 
 export interface JobRecord {
   id: string;

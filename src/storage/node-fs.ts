@@ -4,7 +4,7 @@ import type { DurableFs, FileStat, RawFile, RawFs } from './durable-fs';
 import { createDurableFs } from './durable-ops';
 
 /** RawFs over node:fs/promises. Node 18 has no `flush` option on writeFile, hence explicit sync(). */
-export const nodeRawFs: RawFs = {
+const nodeRawFs: RawFs = {
   async openForWrite(path, mode) {
     const handle = await fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
     const file: RawFile = {

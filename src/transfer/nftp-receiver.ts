@@ -12,7 +12,7 @@
 import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { defaultNftpBlockSize, nftpFileId } from '../protocol/nftp-blocks';
-import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
+import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpWidth } from '../protocol/nftp-packets';
 import { NftpBitmap } from './nftp-bitmap';
 import { Machine, type Transition } from './state-machine';
 import type { Clock, NftpLink, NftpSink, NftpSinkFinish } from './nftp-ports';

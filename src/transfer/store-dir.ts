@@ -13,9 +13,9 @@ import { confineExisting, type ConfineRoot } from './confine';
 import type { StoreChannel } from './store-channel';
 
 /** A folder with more entries than this is listed up to it (a reply must fit one MQTT message). */
-export const maxDirEntries = 5000;
+const maxDirEntries = 5000;
 
-export async function answerDir(roots: readonly ConfineRoot[], request: Pick<DirRequest, 'path'>): Promise<SniffResponseFields> {
+async function answerDir(roots: readonly ConfineRoot[], request: Pick<DirRequest, 'path'>): Promise<SniffResponseFields> {
   try {
     const found = await confineExisting(roots, request.path);
     if (found.type === 'file') return { type: 'file', result: 'OK', folder_include: [] };

@@ -220,7 +220,7 @@ function report(s: UploadSession): void {
 }
 
 /** A command is finished with: stop its timer, let its buffer go once no socket holds it. */
-function retire(s: UploadSession, cmd: Cmd): void {
+function retire(_s: UploadSession, cmd: Cmd): void {
   if (cmd.retired) return;
   cmd.retired = true;
   cmd.cancelTimer?.();

@@ -22,7 +22,7 @@ const SYNC_PREFIX = '$file/';
 const ASYNC_PREFIX = '$file-async/';
 
 /** null when the topic is not a file-transfer command at all (route it normally). */
-export function ftMode(topic: string): FtMode | null {
+function ftMode(topic: string): FtMode | null {
   if (topic.startsWith(SYNC_PREFIX)) return 'sync';
   if (topic.startsWith(ASYNC_PREFIX)) return 'async';
   return null;

@@ -4,7 +4,7 @@
  */
 
 /** EMQX `?IS_PRINTABLE`: 32-126, U+00A0-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF. */
-export function isPrintable(cp: number): boolean {
+function isPrintable(cp: number): boolean {
   return (
     (cp >= 32 && cp <= 126) ||
     (cp >= 0xa0 && cp < 0xd800) ||

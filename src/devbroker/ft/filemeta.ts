@@ -139,7 +139,7 @@ export function filemetaEquals(a: Filemeta, b: Filemeta): boolean {
 }
 
 /** The meta as EMQX serialises it (keys sorted, checksum upper-case hex). */
-export function filemetaToJson(meta: Filemeta): JsonObject {
+function filemetaToJson(meta: Filemeta): JsonObject {
   const obj: JsonObject = new Map();
   if (meta.checksum !== undefined) obj.set('checksum', meta.checksum);
   if (meta.expireAt !== undefined) obj.set('expire_at', meta.expireAt);

@@ -19,7 +19,7 @@ export function fileErrorReason(err: unknown): string {
 
 export const RC_SUCCESS = 0x00;
 export const RC_NO_MATCHING_SUBSCRIBERS = 0x10;
-export const RC_UNSPECIFIED_ERROR = 0x80;
+const RC_UNSPECIFIED_ERROR = 0x80;
 export const RC_QUOTA_EXCEEDED = 0x97;
 
 export function resultToReasonCode(result: FtResult): number {

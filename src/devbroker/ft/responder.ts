@@ -23,7 +23,7 @@ export interface ResponseFaults {
 }
 
 /** Keys in the order jiffy writes EMQX's map (sorted); clients must not depend on it. */
-export function encodeResponse(target: ReplyTarget, result: FtResult): Buffer {
+function encodeResponse(target: ReplyTarget, result: FtResult): Buffer {
   return Buffer.from(
     JSON.stringify({
       packet_id: target.packetId,

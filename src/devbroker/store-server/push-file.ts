@@ -50,7 +50,7 @@ export interface PushStarted {
   cancel(reason?: string): void;
 }
 
-export function storeFilesDir(ctx: StoreServerContext): string {
+function storeFilesDir(ctx: StoreServerContext): string {
   return path.join(ctx.storeDir, 'files');
 }
 
