@@ -30,6 +30,7 @@ export const errorCodes = [
   'SPOOL_FULL', // the job queue is at spool.maxJobs / spool.maxBytes
   'REQUEST_INVALID', // a remote request is malformed, too large or names an unknown verb
   'RATE_LIMITED', // remote requests came faster than remote.maxRequestsPerMinute
+  'INTERNAL', // something the code did not expect: a bug, never retried and never blamed on a peer
 ] as const;
 
 export type FtErrorCode = (typeof errorCodes)[number];
@@ -55,6 +56,23 @@ export class FtError extends Error {
     this.transient = options.transient ?? false;
     this.details = options.details ?? {};
   }
+
+  /**
+   * Any thrown value as an FtError; an FtError passes through unchanged. Anything else reached a
+   * catch that did not expect it, which is a bug: INTERNAL, not transient, so it is neither retried
+   * nor reported as the peer's fault. Only a port boundary that knows what a foreign error means
+   * there (a failed publish is a disconnect, a failed read an unreadable source) passes `as`.
+   */
+  static from(err: unknown, as?: { code: FtErrorCode; what: string; transient?: boolean }): FtError {
+    if (err instanceof FtError) return err;
+    const reason = err instanceof Error ? err.message : String(err);
+    if (as) return new FtError(as.code, `${as.what}: ${reason}`, { transient: as.transient ?? false, cause: err });
+    return new FtError('INTERNAL', `unexpected failure: ${reason}`, { cause: err });
+  }
+}
+
+export function isErrorCode(s: unknown): s is FtErrorCode {
+  return typeof s === 'string' && (errorCodes as readonly string[]).includes(s);
 }
 
 export function isFtError(err: unknown, code?: FtErrorCode): err is FtError {

@@ -6,7 +6,7 @@ export type LogLevel = (typeof logLevels)[number];
 
 // Secrets may sit at the top of a log object or one or two levels down (options, config.broker…).
 const secretKeys = ['password', 'passphrase', 'token', 'secret', 'key', 'privateKey', 'authorization'];
-export const redactedPaths = secretKeys.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
+const redactedPaths = secretKeys.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]);
 
 export interface LoggerOptions {
   level?: LogLevel;

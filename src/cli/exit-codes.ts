@@ -39,6 +39,7 @@ const exitCodeFor: Record<FtErrorCode, number> = {
   SPOOL_FULL: exitStatus.spoolFull,
   REQUEST_INVALID: exitStatus.usage,
   RATE_LIMITED: exitStatus.gaveUp,
+  INTERNAL: exitStatus.failure,
 };
 
 export function exitCodeOf(err: unknown): number {

@@ -1,5 +1,5 @@
 /**
- * `ftagent fetch REMOTE_PATH --to LOCAL_PATH`: asks the store server for a file (`download`, spec §2.1)
+ * `ftagent fetch REMOTE_PATH --to LOCAL_PATH`: asks the store server for a file (`download`, docs/store-flows.md §1)
  * and receives it with nftp on the topic the answer names. The local path is the operator's choice,
  * but it gets the same checks as a pushed target: no symlink, device or directory is written through,
  * an existing file is replaced only with --overwrite (atomically), and nothing reaches it unverified.

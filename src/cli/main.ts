@@ -4,7 +4,7 @@ import { commands } from './commands';
 import { version } from '../version';
 import { FtError } from '../errors';
 
-export function topLevelHelp(): string {
+function topLevelHelp(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length), 4);
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
   return [

@@ -5,7 +5,7 @@
  * until the job ends and exits with the status the foreground `send` would have.
  */
 import { resolve } from 'node:path';
-import { FtError, errorCodes, type FtErrorCode } from '../errors';
+import { FtError, isErrorCode } from '../errors';
 import { encodeQueuedOptions, jobPriorities, type JobPriority, type QueuedUploadOptions } from '../jobs/upload-job-options';
 import { SpoolAdmission } from '../jobs/spool-admission';
 import { outboxFor } from '../daemon/fleet-setup';
@@ -122,7 +122,7 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
 
 /** The exit status and output for a finished job, as the foreground send would give them. */
 function reportEnd(job: JobRecord, io: CliIo, json: boolean, quiet: boolean): number {
-  const code = job.state === 'done' ? exitStatus.ok : job.state === 'cancelled' ? exitStatus.interrupted : exitCodeOf(errorFromReason(job.reason));
+  const code = job.state === 'done' ? exitStatus.ok : job.state === 'cancelled' ? exitStatus.interrupted : exitCodeOf(failedJobError(job));
   if (json) {
     io.stdout.write(`${JSON.stringify({ ok: job.state === 'done', job: job.id, state: job.state, reason: job.reason ?? null, exitStatus: code })}\n`);
   } else if (!quiet) {
@@ -131,12 +131,17 @@ function reportEnd(job: JobRecord, io: CliIo, json: boolean, quiet: boolean): nu
   return code;
 }
 
-/** Failed jobs record `CODE: message` (upload-job-runner.ts failureReason). */
-export function errorFromReason(reason: string | undefined): FtError {
-  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason ?? '');
-  const code = m?.[1];
-  if (m && code && (errorCodes as readonly string[]).includes(code)) return new FtError(code as FtErrorCode, m[2] ?? '');
-  return new FtError('GAVE_UP', reason ?? 'failed');
+/**
+ * The error a failed job ended with, from the code its record keeps. Records written before the
+ * code had its own field carry it as the `CODE: ` prefix of the reason; a reason without one
+ * (or without any) counts as GAVE_UP, as it always did.
+ */
+export function failedJobError(job: Pick<JobRecord, 'code' | 'reason'>): FtError {
+  const reason = job.reason ?? 'failed';
+  if (job.code) return new FtError(job.code, reason);
+  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
+  if (m && isErrorCode(m[1])) return new FtError(m[1], m[2] ?? '');
+  return new FtError('GAVE_UP', reason);
 }
 
 

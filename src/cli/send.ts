@@ -10,6 +10,8 @@ import { ByteRateLimit, parseByteRate } from '../mqtt/byte-rate-limit';
 import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { safeFileName } from '../protocol/emqx-ft-filemeta';
+import { totalBytes } from '../storage/byte-ranges';
+import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
 import { reportFailure, type CliCommand, type CliIo } from './command';
@@ -100,7 +102,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
       {
         ...plan.upload,
         signal: interrupt.signal,
-        onProgress: (snap) => progress?.update(snap.confirmed.reduce((n, [a, b]) => n + (b - a), 0)),
+        onProgress: (snap) => progress?.update(totalBytes(snap.confirmed)),
       },
       { link: channel, clock: systemClock, logger },
     );

@@ -7,9 +7,9 @@
 import { FtError, isFtError } from '../errors';
 import { StoreJobStore, type JobState, type RunRecord, type StoredJob } from '../jobs/job-store';
 import { parseSchedule } from '../jobs/schedule';
-import { confirmedBytes } from '../jobs/upload-job-runner';
 import { priorityOf } from '../jobs/spool-index';
 import type { JobPriority } from '../jobs/upload-job-options';
+import { totalBytes } from '../storage/byte-ranges';
 import { readCheckpoint, type Checkpoint } from '../storage/checkpoint';
 import type { JobRecord } from '../storage/job-record';
 import type { CliCommand, CliIo } from './command';
@@ -46,7 +46,7 @@ async function progressOf(state: StateAccess, job: JobRecord): Promise<JobProgre
     // Read-only: a damaged checkpoint is the daemon's to move aside.
     const cp = await readCheckpoint(state.fs, state.spool.checkpointPath(job.id));
     if (!cp) return null;
-    return { stage: cp.stage, confirmed: confirmedBytes(cp), size: cp.source.size, fileId: cp.fileId, attempts: cp.attempts };
+    return { stage: cp.stage, confirmed: totalBytes(cp.confirmed), size: cp.source.size, fileId: cp.fileId, attempts: cp.attempts };
   } catch (err) {
     if (isFtError(err, 'STATE_CORRUPT')) return null;
     throw err;

@@ -61,7 +61,7 @@ export function integerFlag(flag: string, value: string | undefined, range: Inte
   return n;
 }
 
-export function parseUserData(raw: string | undefined, metas: readonly string[]): JsonValue | undefined {
+function parseUserData(raw: string | undefined, metas: readonly string[]): JsonValue | undefined {
   let data: JsonValue | undefined;
   if (raw !== undefined) {
     try {

@@ -5,7 +5,7 @@
  */
 import { defaultConfigPath } from '../config/load-config';
 
-export const queueUsage = `
+const queueUsage = `
 Queued (the daemon sends it; works whether or not the daemon runs):
   --queue                 write a job into the daemon's spool and print its id at once
   --wait                  then wait until the job ends; exit status as above (130 if cancelled)

@@ -7,12 +7,11 @@ import { configSchema, type ConfigFile } from './schema';
 import { ConfigProblem, validate } from './validate';
 
 export const defaultConfigPath = '/etc/ftagent/config.json';
-export const passwordEnv = 'FTAGENT_PASSWORD';
+const passwordEnv = 'FTAGENT_PASSWORD';
 
 export type MqttMode = 'sync' | 'async';
 export type UploadSettings = ConfigFile['upload'];
 export type WatchConfig = ConfigFile['watch'][number];
-export type StoreConfig = ConfigFile['store'];
 
 /** A loaded config: every key present (defaults filled), paths absolute, secrets read. */
 export type Config = Omit<ConfigFile, 'mqtt'> & {

@@ -138,7 +138,7 @@ const onSourceChange = {
   description: 'Watch folders: when a file changes before it is fully sent, fail its job or send the new content under a new file id (ftagent send --queue takes --on-change instead).',
 } as const;
 
-// ---- the store system (spec §2): one section for job control, nftp both ways, and receiving ----
+// ---- the store system (docs/store-flows.md): one section for job control, nftp both ways, and receiving ----
 
 /** Both peers must agree on it out of band; a u16 content length cannot describe a bigger block. */
 const u16MaxBlock = 0xffff;

@@ -43,7 +43,7 @@ export interface DaemonOptions {
   onOutcome?: (jobId: string, outcome: JobOutcome) => void;
 }
 
-export const daemonDefaults = {
+const daemonDefaults = {
   pollMs: 1000,
   retryBackoff: { baseMs: 2000, capMs: 300_000 },
   maxAttempts: 50,

@@ -13,7 +13,8 @@ import { prepareRoots } from '../transfer/confine';
 import type { StoreReceiveRecord } from '../transfer/store-receive';
 import { SpoolAdmission } from '../jobs/spool-admission';
 import { SpoolIndex, priorityOf } from '../jobs/spool-index';
-import { confirmedBytes, type JobOutcome } from '../jobs/upload-job-runner';
+import type { JobOutcome } from '../jobs/upload-job-runner';
+import { totalBytes } from '../storage/byte-ranges';
 import { EventOutbox } from '../fleet/event-outbox';
 import { eventForOutcome, receivedEvent, type FleetEvent } from '../fleet/events';
 import { FleetPlane } from '../fleet/fleet-plane';
@@ -87,7 +88,7 @@ export async function setupFleet(deps: FleetSetupDeps): Promise<Fleet> {
         createdAt: job.spec.createdAt,
         finishedAt: job.finishedAt ?? null,
         reason: job.reason ?? null,
-        progress: cp ? { confirmed: confirmedBytes(cp), size: cp.source.size, stage: cp.stage } : null,
+        progress: cp ? { confirmed: totalBytes(cp.confirmed), size: cp.source.size, stage: cp.stage } : null,
       };
     };
     remote = new RemoteRequests({

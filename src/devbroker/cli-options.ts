@@ -3,6 +3,7 @@ import { logLevels, type LogLevel } from '../log';
 import type { Width as NftpWidth } from './store-server/nftp/wire';
 import type { StoreFaults, StoreServerOptions } from './store-server/types';
 import type { BrokerFaults } from './types';
+import { integer, oneOf, orUsageError, rate, required, setIfDefined, UsageError, type UsageErrorResult } from './flag-values';
 
 export const usage = `Usage: ftbroker --data DIR [options]
        ftbroker push --broker mqtt://HOST:PORT --client ID --file NAME --target PATH [options]
@@ -78,20 +79,11 @@ export interface BrokerCliOptions {
 /** The store-server settings the command line can change; each is left out when not given. */
 export type StoreCliOptions = Pick<StoreServerOptions, 'maxCurrentSessionDefault' | 'tokenTtlMs' | 'waitTimeoutMs' | 'nftp' | 'faults'>;
 
-export type BrokerCliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: BrokerCliOptions } | { kind: 'usage-error'; message: string };
-
-/** A bad command line: reported with the usage text and exit status 2. */
-export class UsageError extends Error {}
+export type BrokerCliCommand = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: BrokerCliOptions } | UsageErrorResult;
 
 /** Turns argv (without node and the script) into what to do; never exits or reads files. */
 export function parseBrokerArgs(argv: string[]): BrokerCliCommand {
-  try {
-    return parseOrThrow(argv);
-  } catch (err) {
-    // parseArgs reports unknown flags and missing values with a TypeError whose message is already readable.
-    if (err instanceof UsageError || err instanceof TypeError) return { kind: 'usage-error', message: err.message };
-    throw err;
-  }
+  return orUsageError(() => parseOrThrow(argv));
 }
 
 function parseOrThrow(argv: string[]): BrokerCliCommand {
@@ -141,16 +133,12 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
 
-  if (values.data === undefined || values.data === '') throw new UsageError('--data DIR is required');
-  const logLevel = values['log-level'] ?? 'info';
-  if (!(logLevels as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${logLevels.join(', ')}`);
-
   const options: BrokerCliOptions = {
     port: integer('--port', values.port, 0, 65535) ?? 1883,
     host: values.host ?? '127.0.0.1',
-    dataDir: values.data,
+    dataDir: required('--data DIR', values.data),
     faults: {},
-    logLevel: logLevel as LogLevel,
+    logLevel: oneOf('--log-level', values['log-level'], logLevels) ?? 'info',
   };
 
   const certFile = values['tls-cert'];
@@ -174,16 +162,14 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
     options.users = users;
   }
 
-  const receiveMaximum = integer('--receive-maximum', values['receive-maximum'], 1, 65535);
-  if (receiveMaximum !== undefined) options.receiveMaximum = receiveMaximum;
+  setIfDefined(options, 'receiveMaximum', integer('--receive-maximum', values['receive-maximum'], 1, 65535));
   const emqx = values.emqx;
   if (emqx !== undefined) {
     if (emqx !== '5.3' && emqx !== '5.8') throw new UsageError(`--emqx must be 5.3 or 5.8, got ${JSON.stringify(emqx)}`);
     options.emqx = emqx;
   }
-  const maximumPacketSize = integer('--max-packet-size', values['max-packet-size'], 16, 268_435_460);
-  if (maximumPacketSize !== undefined) options.maximumPacketSize = maximumPacketSize;
-  if (values.audit !== undefined) options.auditLog = values.audit;
+  setIfDefined(options, 'maximumPacketSize', integer('--max-packet-size', values['max-packet-size'], 16, 268_435_460));
+  setIfDefined(options, 'auditLog', values.audit);
   if (values.sink) options.sink = true;
 
   const faults: BrokerFaults = options.faults;
@@ -246,10 +232,7 @@ function storeOptions(values: StoreFlagValues, seed: number | undefined): StoreC
 /** nftp settings both peers must agree on; the block size limit follows the width's content-length field. */
 function storeNftp(blockSizeText: string | undefined, widthText: string | undefined): StoreCliOptions['nftp'] | undefined {
   if (blockSizeText === undefined && widthText === undefined) return undefined;
-  if (widthText !== undefined && !(nftpWidths as readonly string[]).includes(widthText)) {
-    throw new UsageError(`--store-width must be one of ${nftpWidths.join(', ')}, got ${JSON.stringify(widthText)}`);
-  }
-  const width = widthText as NftpWidth | undefined;
+  const width = oneOf('--store-width', widthText, nftpWidths);
   // A FILE block's length goes into a u16 field unless the width is u32 (then 64 MiB, like the agent's --block-size).
   const blockSize = integer('--store-block-size', blockSizeText, 1, width === 'u32' ? 64 * 1024 * 1024 : 0xffff);
   return { ...(blockSize !== undefined ? { blockSize } : {}), ...(width !== undefined ? { width } : {}) };
@@ -264,23 +247,4 @@ function storeFaults(values: StoreFlagValues, seed: number | undefined): StoreFa
   if (Object.keys(faults).length === 0) return undefined;
   if (seed !== undefined) faults.seed = seed;
   return faults;
-}
-
-/** Reads a whole number flag in [min, max]; undefined when the flag was not given. */
-export function integer(flag: string, text: string | undefined, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const value = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
-  return value;
-}
-
-function rate(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = text.trim() === '' ? NaN : Number(text);
-  if (!(value >= 0 && value <= 1)) throw new UsageError(`${flag} must be a number from 0 to 1, got ${JSON.stringify(text)}`);
-  return value;
-}
-
-function setIfDefined<T extends object, K extends keyof T>(target: T, key: K, value: T[K] | undefined): void {
-  if (value !== undefined) target[key] = value;
 }

@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
-import { integer, UsageError } from './cli-options';
+import { integer, orUsageError, required, UsageError, type UsageErrorResult } from './flag-values';
 import { pushControlTopic, pushResultTopic } from './store-server/push-control';
 
-export const pushUsage = `Usage: ftbroker push --broker mqtt://HOST:PORT --client ID --file NAME --target PATH [options]
+const pushUsage = `Usage: ftbroker push --broker mqtt://HOST:PORT --client ID --file NAME --target PATH [options]
 
 Asks a running ftbroker to push a file from its <data>/store/files/ to the store connected as ID.
 Prints every result the broker reports for that push as a JSON line on stdout.
@@ -40,7 +40,7 @@ export interface PushCliOptions {
   lingerMs?: number;
 }
 
-export type PushCliCommand = { kind: 'help' } | { kind: 'run'; options: PushCliOptions } | { kind: 'usage-error'; message: string };
+export type PushCliCommand = { kind: 'help' } | { kind: 'run'; options: PushCliOptions } | UsageErrorResult;
 
 export interface PushIo {
   stdout: { write(text: string): unknown };
@@ -67,13 +67,7 @@ export async function pushCommand(argv: string[], io: PushIo): Promise<number> {
 
 /** Turns the push flags into options; never exits or connects. */
 export function parsePushArgs(argv: string[]): PushCliCommand {
-  try {
-    return parsePushOrThrow(argv);
-  } catch (err) {
-    // parseArgs reports unknown flags and missing values with a readable TypeError.
-    if (err instanceof UsageError || err instanceof TypeError) return { kind: 'usage-error', message: err.message };
-    throw err;
-  }
+  return orUsageError(() => parsePushOrThrow(argv));
 }
 
 function parsePushOrThrow(argv: string[]): PushCliCommand {
@@ -107,11 +101,6 @@ function parsePushOrThrow(argv: string[]): PushCliCommand {
       ...(values.linger !== undefined ? { lingerMs: (integer('--linger', values.linger, 0, maxTimeoutSeconds) ?? 0) * 1000 } : {}),
     },
   };
-}
-
-function required(flag: string, value: string | undefined): string {
-  if (value === undefined || value === '') throw new UsageError(`${flag} is required`);
-  return value;
 }
 
 /** Only plain TCP: the push command has no TLS flags, so an mqtts:// broker could not be verified anyway. */
@@ -153,7 +142,7 @@ function describeFailure(body: Record<string, unknown>): string {
 }
 
 /** Connects, sends the push command and waits for its outcome; resolves with the exit status. */
-export async function runPush(o: PushCliOptions, io: PushIo): Promise<number> {
+async function runPush(o: PushCliOptions, io: PushIo): Promise<number> {
   const fail = (message: string): number => {
     io.stderr.write(`ftbroker push: ${message}\n`);
     return 1;

@@ -8,7 +8,7 @@ import { statfs } from 'node:fs/promises';
 import { isFtError } from '../errors';
 import { StoreJobStore } from '../jobs/job-store';
 import type { SpoolIndex } from '../jobs/spool-index';
-import { confirmedBytes } from '../jobs/upload-job-runner';
+import { totalBytes } from '../storage/byte-ranges';
 import type { DurableFs } from '../storage/durable-fs';
 import type { Spool } from '../storage/spool';
 import { version } from '../version';
@@ -44,7 +44,7 @@ export async function buildStatus(facts: StatusFacts, src: StatusSources, now: n
     const f = pending.get(id);
     const cp = await src.spool.readCheckpoint(id).catch(() => undefined);
     const size = cp?.source.size ?? f?.size ?? 0;
-    const confirmed = cp ? confirmedBytes(cp) : 0;
+    const confirmed = cp ? totalBytes(cp.confirmed) : 0;
     active.push({
       job: id,
       file: f?.file ?? null,

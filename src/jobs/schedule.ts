@@ -1,7 +1,7 @@
 /**
  * Store-job schedules: the job's `execution_time` as standard 5-field crontab
  * (`min hour dom mon dow`) or with seconds in front (`sec min hour dom mon dow`, as the store
- * system's docs write it; spec §2.3), in an IANA time zone. Parsing and matching are croner's; this
+ * system's docs write it; docs/store-flows.md §3), in an IANA time zone. Parsing and matching are croner's; this
  * file checks the field count and the zone, and computes times from a given instant, never from a
  * clock of its own, so a fake clock drives every test.
  */

@@ -1,5 +1,5 @@
 /**
- * A store job (spec §2.3): when it fires (6-field crontab), how long each firing may take, and its
+ * A store job (docs/store-flows.md §3): when it fires (6-field crontab), how long each firing may take, and its
  * tasks, each sending the local files matching `path` to the store server. Validation gives messages
  * that name the field and say what to write instead.
  */

@@ -1,5 +1,5 @@
 /**
- * Runs store jobs on their schedules, offline too (spec §2.3 "data autonomy"), and records what each
+ * Runs store jobs on their schedules, offline too (docs/store-flows.md §3 "data autonomy"), and records what each
  * run did. The daemon starts it with `startStoreJobs`; `stop()` interrupts runs without finishing them,
  * so the next start on the same state dir resumes them (files already sent are not sent again).
  *

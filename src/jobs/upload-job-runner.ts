@@ -13,6 +13,7 @@ import type { Logger } from '../log';
 import { systemClock, type Clock } from '../mqtt/clock';
 import type { CommandLink } from '../mqtt/command-link';
 import { encodeInitPayload, safeFileName } from '../protocol/emqx-ft-filemeta';
+import { totalBytes } from '../storage/byte-ranges';
 import type { Checkpoint, CheckpointWriter } from '../storage/checkpoint';
 import type { JobRecord } from '../storage/job-record';
 import type { Spool } from '../storage/spool';
@@ -56,8 +57,8 @@ export type JobOutcome =
   /** Finished or removed by someone else meanwhile. */
   | { kind: 'gone' };
 
-/** `CODE: message`, so `status` and `send --wait` can recover the code (and the exit status). */
-export function failureReason(err: FtError): string {
+/** `CODE: message`: what `status` shows (the code itself is kept in the record's `code`). */
+function failureReason(err: FtError): string {
   return `${err.code}: ${err.message}`;
 }
 
@@ -73,7 +74,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     throw err;
   }
   const fail = async (error: FtError): Promise<JobOutcome> => {
-    const record = await spool.markFailed(job.id, failureReason(error));
+    const record = await spool.markFailed(job.id, failureReason(error), error.code);
     logger.warn({ job: job.id, file: job.spec.file, code: error.code, err: error.message }, 'job failed');
     return { kind: 'failed', record, error };
   };
@@ -85,7 +86,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     options = jobUploadOptions(active.spec.file, queued, deps.defaults);
     validateUploadOptions(options, deps.link.protocolVersion);
   } catch (err) {
-    return fail(asFtError(err));
+    return fail(FtError.from(err));
   }
 
   let identity: SourceIdentity;
@@ -97,7 +98,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
       await source.close().catch(() => undefined);
     }
   } catch (err) {
-    return fail(asFtError(err));
+    return fail(FtError.from(err));
   }
 
   const previous = await spool.readCheckpoint(job.id);
@@ -131,7 +132,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
   progress.onWriteError = () => abort.abort();
   if (control.stop.aborted || control.cancel.aborted) abort.abort();
 
-  const confirmedBefore = confirmedBytes(start);
+  const confirmedBefore = totalBytes(start.confirmed);
   logger.info(
     { job: job.id, file: options.path, size: identity.size, fileId: start.fileId, attempt: attempts, resumeFrom: confirmedBefore, stage: start.stage },
     confirmedBefore > 0 || start.stage !== 'init' ? 'job resumed' : 'job started',
@@ -151,7 +152,7 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     );
     return { kind: 'done', record, result };
   } catch (err) {
-    const error = asFtError(err);
+    const error = FtError.from(err);
     const abandon = (): Promise<void> => abandonTransfer(deps.link, options.mode, start.fileId, deps.clock ?? systemClock, logger);
     if (control.cancel.aborted && !control.stop.aborted) {
       await abandon();
@@ -163,13 +164,13 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     if (control.stop.aborted) {
       // Write down everything confirmed so far: the next start re-sends as little as possible.
       await progress.flush().catch((e: unknown) => logger.warn({ job: job.id, err: describe(e) }, 'final checkpoint write failed'));
-      logger.info({ job: job.id, confirmed: confirmedBytes(progress.latest) }, 'job paused for shutdown');
+      logger.info({ job: job.id, confirmed: totalBytes(progress.latest.confirmed) }, 'job paused for shutdown');
       return { kind: 'stopped' };
     }
     await progress.settled();
     const writeError = progress.writeError;
     if (writeError) {
-      const stateError = asFtError(writeError);
+      const stateError = FtError.from(writeError);
       logger.error({ job: job.id, code: stateError.code, err: stateError.message }, 'cannot write the checkpoint: upload paused; the job stays queued');
       return { kind: 'retry', error: stateError, attempts, immediately: false };
     }
@@ -223,7 +224,7 @@ class ProgressRecorder {
    */
   async room(): Promise<void> {
     for (;;) {
-      const unwritten = confirmedBytes(this.latest) - confirmedBytes(this.writer.lastWritten ?? this.base);
+      const unwritten = totalBytes(this.latest.confirmed) - totalBytes((this.writer.lastWritten ?? this.base).confirmed);
       if (this.writeError !== undefined || unwritten <= 0 || unwritten < this.everyBytes) return;
       await this.chain;
     }
@@ -330,9 +331,6 @@ function toSnapshot(cp: Checkpoint): UploadSnapshot {
   };
 }
 
-export function confirmedBytes(cp: Pick<Checkpoint, 'confirmed'>): number {
-  return cp.confirmed.reduce((n, [a, b]) => n + (b - a), 0);
-}
 
 function iso(now: () => number): string {
   return new Date(now()).toISOString();
@@ -340,9 +338,4 @@ function iso(now: () => number): string {
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function asFtError(err: unknown): FtError {
-  if (err instanceof FtError) return err;
-  return new FtError('GAVE_UP', `unexpected failure: ${describe(err)}`, { transient: true, cause: err });
 }

@@ -64,7 +64,7 @@ function escapeBytes(bytes: Buffer): string {
 }
 
 /** `*` any run of characters, `?` one character; matched against the whole name. */
-export function patternToRegExp(pattern: string): RegExp {
+function patternToRegExp(pattern: string): RegExp {
   const body = [...pattern].map((ch) => (ch === '*' ? '.*' : ch === '?' ? '.' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('');
   return new RegExp(`^${body}$`, 's');
 }

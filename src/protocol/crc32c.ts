@@ -1,6 +1,6 @@
 /**
  * CRC-32C (Castagnoli): reflected polynomial 0x82F63B78, init 0xFFFFFFFF, final xor 0xFFFFFFFF.
- * nftp uses it for the fileid (CRC of the base name) and the filehash (CRC of the content), spec §1.2.
+ * nftp uses it for the fileid (CRC of the base name) and the filehash (CRC of the content), docs/nftp.md §4.
  *
  * Incremental so a whole file can be hashed while streaming it block by block:
  *   let s = crc32cInit(); s = crc32cUpdate(s, a); s = crc32cUpdate(s, b); crc32cFinish(s)

@@ -1,10 +1,10 @@
 /**
- * The `init` payload (spec/emqx-ft.md (b)). EMQX refuses, never escapes, an unsafe `name`, and
+ * The `init` payload (docs/emqx-ft.md §2). EMQX refuses, never escapes, an unsafe `name`, and
  * refuses any re-init whose metadata differs in any field, so the payload is built once, in a fixed
  * key order, and its exact bytes are what a resumed transfer sends again.
  */
 
-export const maxNameBytes = 240;
+const maxNameBytes = 240;
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 

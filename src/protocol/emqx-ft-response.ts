@@ -1,5 +1,5 @@
 /**
- * `$file-response/{clientid}` payloads (spec/emqx-ft.md (d)):
+ * `$file-response/{clientid}` payloads (docs/emqx-ft.md §4):
  * `{"vsn":"0.1","topic":…,"packet_id":7,"reason_code":0,"reason_description":"success"}`.
  * Anyone may publish there, so the parser is defensive: it never throws, it says what was wrong.
  */

@@ -1,5 +1,5 @@
 /**
- * Topic grammar of EMQX "File Transfer over MQTT" (spec/emqx-ft.md (a)). Pure: builds the command
+ * Topic grammar of EMQX "File Transfer over MQTT" (docs/emqx-ft.md §1). Pure: builds the command
  * topics the agent publishes and parses them back (tests, the response matcher, the dev broker).
  */
 

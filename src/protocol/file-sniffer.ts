@@ -1,5 +1,5 @@
 /**
- * The store system's job-control messages on `$file_sniffer/v1/<verb>/{clientid}` (spec §2.1). Pure, no I/O.
+ * The store system's job-control messages on `$file_sniffer/v1/<verb>/{clientid}` (docs/store-flows.md §1). Pure, no I/O.
  *
  * Requests and responses share one topic: a JSON object with an `ack` (or, for `dir`, a `result`) is a
  * response, one without is a request. A response echoes the request's fields and adds its own.
@@ -19,11 +19,11 @@ export type SniffVerb = (typeof sniffVerbs)[number];
 export const snifferTopicPrefix = '$file_sniffer/v1/';
 
 /** `ack` values named in the docs. `BadReq` appears for broadcast only. */
-export const sniffAcks = ['ok', 'WAIT', 'ERROR', 'BadReq', 'NOT_ALLOW', 'NOT_EXIST'] as const;
+const sniffAcks = ['ok', 'WAIT', 'ERROR', 'BadReq', 'NOT_ALLOW', 'NOT_EXIST'] as const;
 export type SniffAck = (typeof sniffAcks)[number];
 
 /** `result` of a `dir` response. */
-export const dirResults = ['OK', 'NOT_ALLOW', 'NOT_EXIST', 'ERROR'] as const;
+const dirResults = ['OK', 'NOT_ALLOW', 'NOT_EXIST', 'ERROR'] as const;
 export type DirResult = (typeof dirResults)[number];
 
 /**
@@ -122,12 +122,9 @@ export function parseSnifferTopic(topic: string): { verb: SniffVerb; clientId: s
   return { verb, clientId };
 }
 
-export function isVerb(v: string): v is SniffVerb {
+function isVerb(v: string): v is SniffVerb {
   return (sniffVerbs as readonly string[]).includes(v);
 }
-
-/** nftp topics allocated by the store server: `$file/` + 32 lowercase hex digits. */
-export const nftpTopicPattern = /^\$file\/[0-9a-f]{32}$/;
 
 // ---- ids --------------------------------------------------------------------------------------
 

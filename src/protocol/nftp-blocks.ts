@@ -1,5 +1,5 @@
 /**
- * nftp block arithmetic (spec §1.2). The block size is not on the wire: both peers agree out of band.
+ * nftp block arithmetic (docs/nftp.md §3). The block size is not on the wire: both peers agree out of band.
  * The count is `floor(size / blocksize) + 1`, not a ceiling: an exact multiple (and a 0-byte file)
  * ends with an empty END block, and the C receiver completes only once it has all `blocks` of them.
  */
@@ -9,7 +9,7 @@ import { maxContentLength, type NftpWidth } from './nftp-packets';
 
 export const defaultNftpBlockSize = 32 * 1024;
 /** blocks is a u16 in HELLO and blockseq a u16 in FILE/END/GIVEME. */
-export const maxNftpBlocks = 0xffff;
+const maxNftpBlocks = 0xffff;
 
 export interface NftpBlockRange {
   offset: number;

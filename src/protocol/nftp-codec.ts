@@ -1,8 +1,8 @@
 /**
- * Encoder and decoder for nftp v1.1 packets (spec §1.2). Pure, no I/O.
+ * Encoder and decoder for nftp v1.1 packets (docs/nftp.md §2). Pure, no I/O.
  *
  * `decode` is the trust boundary: anything arriving on the topic goes through it. It checks every
- * length before reading (the C reference does not, spec §1.5) and fails only with
+ * length before reading (the C reference does not, docs/nftp.md §7) and fails only with
  * FtError('NFTP_DECODE'), never with anything else and never by reading out of bounds.
  */
 import { FtError } from '../errors';

@@ -1,14 +1,13 @@
 /**
- * nftp v1.1 packet model (spec §1.2). Every packet is `type u8 · Length u32 · body`, big-endian,
+ * nftp v1.1 packet model (docs/nftp.md §2). Every packet is `type u8 · Length u32 · body`, big-endian,
  * where Length is the whole packet including the 5-byte header; one packet per MQTT message.
  */
 
 export const nftpTypes = { hello: 0x01, ack: 0x02, file: 0x03, end: 0x04, giveme: 0x05 } as const;
-export type NftpKind = keyof typeof nftpTypes;
 
 /**
  * Width of the FILE/END content-length field. 'u16' is the store system's own chapter and nftp-codec
- * 2022-11 → 2024-05 (the default); 'u32' is nftp-codec since 2024-05-31 (spec §1.1).
+ * 2022-11 → 2024-05 (the default); 'u32' is nftp-codec since 2024-05-31 (docs/nftp.md §1).
  */
 export type NftpWidth = 'u16' | 'u32';
 export const defaultNftpWidth: NftpWidth = 'u16';
@@ -44,7 +43,7 @@ export interface NftpBlock {
   content: Uint8Array;
 }
 
-/** One missing block per packet (layout since nftp-codec 02695d5, 2023-03-21; spec §1.1). */
+/** One missing block per packet (layout since nftp-codec 02695d5, 2023-03-21; docs/nftp.md §1). */
 export interface NftpGiveme {
   kind: 'giveme';
   fileid: number;

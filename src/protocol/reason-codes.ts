@@ -1,6 +1,6 @@
 /**
  * What a file-transfer result means for the uploader. Robust to both the EIP/docs meanings and what
- * real EMQX does (spec/emqx-ft.md (c), (i)): EMQX itself only says 0x00 or 0x80 + a description;
+ * real EMQX does (docs/emqx-ft.md §3, §7): EMQX itself only says 0x00 or 0x80 + a description;
  * 0x10 means nobody handled the command (file transfer off), 0x97 comes from the publish quota.
  */
 import type { FtCommandKind } from './emqx-ft-topics';

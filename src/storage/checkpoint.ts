@@ -9,7 +9,7 @@ import { decodeRecord, encodeRecord } from './record-codec';
  * so the exact init payload is kept as sent, and `confirmed` only ever holds bytes the broker acked.
  */
 export type CheckpointStage = 'init' | 'segments' | 'fin';
-export const checkpointStages: readonly CheckpointStage[] = ['init', 'segments', 'fin'];
+const checkpointStages: readonly CheckpointStage[] = ['init', 'segments', 'fin'];
 
 export interface SourceIdentity {
   path: string;

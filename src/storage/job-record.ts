@@ -1,4 +1,4 @@
-import { FtError } from '../errors';
+import { FtError, isErrorCode, type FtErrorCode } from '../errors';
 import { decodeRecord, encodeRecord } from './record-codec';
 
 /**
@@ -16,7 +16,7 @@ export interface JobSpec {
 export type PendingJobState = 'queued' | 'active';
 export type FinishedJobState = 'done' | 'failed' | 'cancelled';
 export type JobState = PendingJobState | FinishedJobState;
-export const jobStates: readonly JobState[] = ['queued', 'active', 'done', 'failed', 'cancelled'];
+const jobStates: readonly JobState[] = ['queued', 'active', 'done', 'failed', 'cancelled'];
 
 export interface JobRecord {
   id: string;
@@ -27,6 +27,11 @@ export interface JobRecord {
   finishedAt?: string;
   /** Why it failed or was cancelled, or what the broker said on success. */
   reason?: string;
+  /**
+   * The error code of a failed job, which `send --wait` turns into its exit status. Records
+   * written before this field existed carry the code only as the `CODE: ` prefix of `reason`.
+   */
+  code?: FtErrorCode;
 }
 
 const KIND = 'job';
@@ -68,6 +73,10 @@ export function decodeJob(bytes: Uint8Array, file: string): JobRecord {
   if (startedAt !== undefined) job.startedAt = startedAt;
   if (finishedAt !== undefined) job.finishedAt = finishedAt;
   if (reason !== undefined) job.reason = reason;
+  // A code this version does not know (written by a newer one) is left out, not fatal: the record
+  // still says what happened, and the reader falls back to the reason.
+  if (o.code !== undefined && typeof o.code !== 'string') throw bad('code', 'is not a string');
+  if (isErrorCode(o.code)) job.code = o.code;
   return job;
 }
 

@@ -4,7 +4,7 @@ import type { DurableFs, FileStat, RawFile, RawFs } from './durable-fs';
 import { createDurableFs } from './durable-ops';
 
 /** RawFs over node:fs/promises. Node 18 has no `flush` option on writeFile, hence explicit sync(). */
-export const nodeRawFs: RawFs = {
+const nodeRawFs: RawFs = {
   async openForWrite(path, mode) {
     // Only ever a fresh temp name with a random part: O_EXCL | O_NOFOLLOW so a file or symlink planted
     // under that name is never written through.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
-import { FtError, isFtError, errnoCode } from '../errors';
+import { FtError, isFtError, errnoCode, type FtErrorCode } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { CheckpointWriter, readCheckpoint, type Checkpoint } from './checkpoint';
 import { isTempName, type DurableFs } from './durable-fs';
@@ -183,8 +183,8 @@ export class Spool {
     return this.finish(id, 'done', reason);
   }
 
-  markFailed(id: string, reason: string): Promise<JobRecord> {
-    return this.finish(id, 'failed', reason);
+  markFailed(id: string, reason: string, code?: FtErrorCode): Promise<JobRecord> {
+    return this.finish(id, 'failed', reason, code);
   }
 
   /** Cancelling a finished job changes nothing and returns its record. Call from the daemon. */
@@ -197,7 +197,7 @@ export class Spool {
    * remove the checkpoint → prune old finished records. A cut anywhere leaves either the job
    * pending or the finished record (maybe with leftovers recover() cleans), never neither.
    */
-  async finish(id: string, state: FinishedJobState, reason?: string): Promise<JobRecord> {
+  async finish(id: string, state: FinishedJobState, reason?: string, code?: FtErrorCode): Promise<JobRecord> {
     const already = await this.readRecord(this.finishedPath(id), id);
     if (already) return already;
     const job = await this.pending(id);
@@ -205,6 +205,8 @@ export class Spool {
     const finished: JobRecord = { ...job, state, finishedAt: at, updatedAt: at };
     if (reason !== undefined) finished.reason = reason;
     else delete finished.reason;
+    if (code !== undefined) finished.code = code;
+    else delete finished.code;
     await this.fs.writeFileAtomic(this.finishedPath(id), encodeJob(finished));
     await this.fs.remove(this.jobPath(id));
     await this.fs.remove(this.checkpointPath(id));

@@ -1,12 +1,12 @@
 /**
  * The file-backed nftp sink: blocks are written at their offsets into `<target>.part`, and the set of
  * blocks stored so far is kept beside it in `<target>.part.map`, so a later attempt of the same file
- * resumes instead of starting over (the C receiver truncates, docs/nftp.md).
+ * resumes instead of starting over (the C receiver truncates, docs/nftp.md §5).
  *
  * Order that keeps the map honest after a power cut: the .part is fsynced before the map that names its
  * blocks is (atomically, through the durable port) replaced. The CRC-32C of the whole .part is
  * recomputed by streaming it, and only a match is renamed onto the target; a mismatch never reaches
- * the target.
+ * the target (unlike the C code, docs/nftp.md §7).
  *
  * Every file it touches is reached through a ConfinedDir walked down from the root without following
  * symlinks, so a link swapped in at any moment cannot redirect a create, open, rename or unlink out of

@@ -1,8 +1,8 @@
 /**
- * nftp receiver session (spec §1.3, §5): HELLO → ACK → blocks written at their offsets → verify → done.
+ * nftp receiver session (docs/nftp.md §5): HELLO → ACK → blocks written at their offsets → verify → done.
  * The whole behaviour is the transition table below; handlers are small and talk only to ports.
  *
- * Differences from the C reference, on purpose (spec §1.5):
+ * Differences from the C reference, on purpose (docs/nftp.md §7):
  * - the HELLO name never decides where the file goes (the caller's sink does);
  * - blocks go straight to the sink at `seq * blockSize`, nothing out of order is held in memory;
  * - blockseq is bounds-checked; a block past the count is logged and dropped;
@@ -12,9 +12,8 @@
 import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { defaultNftpBlockSize, nftpFileId } from '../protocol/nftp-blocks';
-import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
+import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpWidth } from '../protocol/nftp-packets';
 import { NftpBitmap } from './nftp-bitmap';
-import { asFtError } from './nftp-errors';
 import { Machine, type Transition } from './state-machine';
 import type { Clock, NftpLink, NftpSink, NftpSinkFinish } from './nftp-ports';
 import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
@@ -24,7 +23,7 @@ export interface NftpReceiverOptions {
   clock: Clock;
   sink: NftpSink;
   log?: Logger;
-  /** Must equal the sender's (not on the wire, spec §1.2). Default 32 KiB. */
+  /** Must equal the sender's (not on the wire, docs/nftp.md §3). Default 32 KiB. */
   blockSize?: number;
   width?: NftpWidth;
   /** No new block for this long → GIVEME for the first missing one (nanomq_cli: ~500 ms). Default 500. */
@@ -151,7 +150,7 @@ export class NftpReceiver {
     this.machine = new Machine(transitions, 'waiting', this.ctx, log, {
       label: 'nftp receive',
       onError: (c, err) => {
-        c.error = asFtError(err, 'PROTOCOL_ERROR', 'nftp receive failed', false);
+        c.error = FtError.from(err);
         return 'failed';
       },
       onEnter: (c, state) => this.onEnter(c, state),
@@ -178,7 +177,7 @@ export class NftpReceiver {
     if (!packet) return;
     if (packet.kind === 'hello') this.machine.dispatch({ kind: 'hello', packet });
     else if (packet.kind === 'file' || packet.kind === 'end') this.machine.dispatch({ kind: 'block', packet });
-    // On a shared topic we hear our own ACK/GIVEME (spec §1.4): not for us.
+    // On a shared topic we hear our own ACK/GIVEME (docs/nftp.md §6): not for us.
     else this.ctx.log.trace({ kind: packet.kind }, 'nftp: ignoring a packet of the receiving direction');
   }
 
@@ -227,7 +226,7 @@ async function openAndAck(c: ReceiverCtx, e: { packet: NftpHello }): Promise<voi
   try {
     opened = await c.sink.open({ name: hello.name, blocks: hello.blocks, filehash: hello.filehash, blockSize: c.o.blockSize });
   } catch (err) {
-    throw asFtError(err, 'PROTOCOL_ERROR', 'nftp: cannot open the receiving file', false);
+    throw FtError.from(err, { code: 'PROTOCOL_ERROR', what: 'nftp: cannot open the receiving file' });
   }
   c.sinkOpen = true;
   const have = opened.alreadyHave && opened.alreadyHave.size === hello.blocks ? opened.alreadyHave : null;
@@ -240,7 +239,7 @@ async function openAndAck(c: ReceiverCtx, e: { packet: NftpHello }): Promise<voi
 
 /** HELLO fields are structurally valid after decode; these are the semantic checks. */
 function validateHello(hello: NftpHello): void {
-  // floor(size/bs)+1 is never 0 (spec §1.2).
+  // floor(size/bs)+1 is never 0 (docs/nftp.md §3).
   if (hello.blocks < 1) throw new FtError('PROTOCOL_ERROR', 'nftp HELLO announces 0 blocks; a sender always has at least one');
   if ((hello.nameBytes?.length ?? hello.name.length) === 0) throw new FtError('PROTOCOL_ERROR', 'nftp HELLO has an empty file name');
 }
@@ -277,7 +276,7 @@ async function storeBlock(c: ReceiverCtx, e: { packet: NftpBlock }): Promise<voi
   }
   const blocks = t.hello.blocks;
   if (seq >= blocks) {
-    // The C receiver would write past its table here (spec §1.5); we drop it.
+    // The C receiver would write past its table here (docs/nftp.md §7); we drop it.
     c.log.warn({ seq, blocks }, `nftp protocol error: ${kind.toUpperCase()} blockseq ${seq} is past the block count ${blocks}; packet ignored`);
     return;
   }
@@ -290,7 +289,7 @@ async function storeBlock(c: ReceiverCtx, e: { packet: NftpBlock }): Promise<voi
   try {
     await c.sink.writeBlock(seq, seq * c.o.blockSize, content);
   } catch (err) {
-    throw asFtError(err, 'PROTOCOL_ERROR', `nftp: cannot write block ${seq}`, false);
+    throw FtError.from(err, { code: 'PROTOCOL_ERROR', what: `nftp: cannot write block ${seq}` });
   }
   t.bitmap.set(seq);
   if (seq === blocks - 1) t.size = seq * c.o.blockSize + content.length;
@@ -350,7 +349,7 @@ async function verifyAndFinish(c: ReceiverCtx): Promise<void> {
   try {
     res = await c.sink.finish({ filehash: t.hello.filehash });
   } catch (err) {
-    throw asFtError(err, 'PROTOCOL_ERROR', `nftp: cannot complete "${t.hello.name}"`, false);
+    throw FtError.from(err, { code: 'PROTOCOL_ERROR', what: `nftp: cannot complete "${t.hello.name}"` });
   }
   c.sinkOpen = false;
   t.size = res.size;
@@ -379,7 +378,7 @@ async function checkpoint(c: ReceiverCtx): Promise<void> {
   try {
     await c.sink.saveBitmap(c.t.bitmap);
   } catch (err) {
-    throw asFtError(err, 'PROTOCOL_ERROR', 'nftp: cannot save the block map', false);
+    throw FtError.from(err, { code: 'PROTOCOL_ERROR', what: 'nftp: cannot save the block map' });
   }
 }
 

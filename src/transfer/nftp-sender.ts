@@ -1,5 +1,5 @@
 /**
- * nftp sender session (spec §1.3–1.5): HELLO → ACK → FILE… END → linger answering GIVEME.
+ * nftp sender session (docs/nftp.md §5–7): HELLO → ACK → FILE… END → linger answering GIVEME.
  * The whole behaviour is the transition table below; handlers are small and talk only to ports.
  *
  * Memory: at most `window` blocks are held at once; GIVEME answers re-read the block from the source.
@@ -11,8 +11,7 @@ import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
 import { crc32cFinish, crc32cInit, crc32cUpdate } from '../protocol/crc32c';
 import { defaultNftpBlockSize, nftpBaseName, nftpBlockRange, nftpFileId, planNftpBlocks, type NftpPlan } from '../protocol/nftp-blocks';
-import { defaultNftpWidth, type NftpAck, type NftpGiveme, type NftpPacket, type NftpWidth } from '../protocol/nftp-packets';
-import { asFtError } from './nftp-errors';
+import { defaultNftpWidth, type NftpAck, type NftpGiveme, type NftpWidth } from '../protocol/nftp-packets';
 import { Machine, type Transition } from './state-machine';
 import type { Clock, NftpLink, NftpSource } from './nftp-ports';
 import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
@@ -24,7 +23,7 @@ export interface NftpSenderOptions {
   log?: Logger;
   /** Name for HELLO; only its base name is sent. The fileid is CRC-32C of that base name. */
   name: string;
-  /** Default 32 KiB; not on the wire, the receiver must use the same (spec §1.2). */
+  /** Default 32 KiB; not on the wire, the receiver must use the same (docs/nftp.md §3). */
   blockSize?: number;
   /** FILE/END content-length width; default 'u16'. */
   width?: NftpWidth;
@@ -34,7 +33,7 @@ export interface NftpSenderOptions {
   filehash?: number;
   /** First wait for the ACK; doubles on each resend. Default 5000 ms. */
   helloTimeoutMs?: number;
-  /** HELLO resends after the first. Default 2: a C receiver never ACKs a repeated HELLO (spec §1.5). */
+  /** HELLO resends after the first. Default 2: a C receiver never ACKs a repeated HELLO (docs/nftp.md §7). */
   helloRetries?: number;
   /** Blocks published per pacing step. Default 4. */
   window?: number;
@@ -123,7 +122,7 @@ export class NftpSender {
   constructor(options: NftpSenderOptions) {
     const width = options.width ?? defaultNftpWidth;
     const name = nftpBaseName(options.name);
-    // Fails before anything is published: block size vs width, and > 65535 blocks (spec §1.2).
+    // Fails before anything is published: block size vs width, and > 65535 blocks (docs/nftp.md §3).
     const plan = planNftpBlocks(options.source.size, options.blockSize ?? defaultNftpBlockSize, width);
     const helloId = options.helloId ?? randomInt(256);
     if (!Number.isInteger(helloId) || helloId < 0 || helloId > 0xff) {
@@ -167,7 +166,7 @@ export class NftpSender {
     this.machine = new Machine(transitions, 'idle', this.ctx, log, {
       label: 'nftp send',
       onError: (c, err) => {
-        c.error = asFtError(err, 'PROTOCOL_ERROR', 'nftp send failed', false);
+        c.error = FtError.from(err);
         stopTimer(c);
         return 'failed';
       },
@@ -194,7 +193,7 @@ export class NftpSender {
   receive(payload: Uint8Array): void {
     const packet = decodeOrWarn(this.ctx, payload);
     if (!packet) return;
-    // On a shared topic we hear our own HELLO/FILE/END (spec §1.4): not for us.
+    // On a shared topic we hear our own HELLO/FILE/END (docs/nftp.md §6): not for us.
     if (packet.kind === 'ack') this.machine.dispatch({ kind: 'ack', packet });
     else if (packet.kind === 'giveme') this.machine.dispatch({ kind: 'giveme', packet });
     else this.ctx.log.trace({ kind: packet.kind }, 'nftp: ignoring a packet of the sending direction');
@@ -250,7 +249,7 @@ function acceptAck(c: SenderCtx, e: { packet: NftpAck }): void {
   }
   if (e.packet.fileid !== c.fileid) {
     // The C sender ignores the ACK's fileid too; a difference hints that the peer hashes names
-    // differently (CRC-32 vs CRC-32C is an open question for the store server, spec §2.4).
+    // differently (CRC-32 vs CRC-32C is an open question for the store server, docs/store-flows.md §5).
     c.log.warn({ ackFileid: e.packet.fileid, ours: c.fileid }, 'nftp ACK carries a different fileid than ours; continuing with ours');
   }
   c.acked = true;
@@ -340,7 +339,7 @@ async function readBlock(c: SenderCtx, index: number): Promise<Uint8Array> {
   try {
     bytes = await c.source.readBlock(index);
   } catch (err) {
-    throw asFtError(err, 'SOURCE_UNREADABLE', `nftp: cannot read block ${index} of "${c.name}"`, false);
+    throw FtError.from(err, { code: 'SOURCE_UNREADABLE', what: `nftp: cannot read block ${index} of "${c.name}"` });
   }
   const want = nftpBlockRange(index, c.plan.size, c.plan.blockSize).length;
   if (bytes.length !== want) {
@@ -350,6 +349,6 @@ async function readBlock(c: SenderCtx, index: number): Promise<Uint8Array> {
 }
 
 function publishBlock(c: SenderCtx, seq: number, content: Uint8Array): Promise<void> {
-  // END only for the last block, FILE otherwise, also when answering GIVEME (spec §1.3 step 5).
+  // END only for the last block, FILE otherwise, also when answering GIVEME (docs/nftp.md §5).
   return publishPacket(c, { kind: seq === c.plan.blocks - 1 ? 'end' : 'file', fileid: c.fileid, seq, content });
 }

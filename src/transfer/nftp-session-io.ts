@@ -2,12 +2,11 @@
  * The plumbing both nftp sessions share: one pending timer per session that turns into an event,
  * and publishing an encoded packet with link failures reported as a transient DISCONNECTED.
  */
-import type { FtError } from '../errors';
+import { FtError } from '../errors';
 import type { Clock } from '../mqtt/clock';
 import type { Logger } from '../log';
 import { decode, encode } from '../protocol/nftp-codec';
 import type { NftpPacket, NftpWidth } from '../protocol/nftp-packets';
-import { asFtError } from './nftp-errors';
 import type { NftpLink } from './nftp-ports';
 
 export interface TimedSession<E> {
@@ -36,7 +35,7 @@ export async function publishPacket(c: { readonly link: NftpLink; readonly width
   try {
     await c.link.publish(bytes);
   } catch (err) {
-    const error: FtError = asFtError(err, 'DISCONNECTED', `nftp: publishing ${packet.kind.toUpperCase()} failed`, true);
+    const error: FtError = FtError.from(err, { code: 'DISCONNECTED', what: `nftp: publishing ${packet.kind.toUpperCase()} failed`, transient: true });
     throw error;
   }
 }

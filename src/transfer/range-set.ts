@@ -1,5 +1,7 @@
 /** A set of byte ranges kept as sorted, merged, half-open [start, end) intervals. */
-export type ByteRange = readonly [start: number, end: number];
+import { totalBytes, type ByteRange } from '../storage/byte-ranges';
+
+export type { ByteRange };
 
 export class RangeSet {
   private ranges: Array<[number, number]> = [];
@@ -69,7 +71,7 @@ export class RangeSet {
   }
 
   total(): number {
-    return this.ranges.reduce((n, [s, e]) => n + (e - s), 0);
+    return totalBytes(this.ranges);
   }
 
   toArray(): Array<[number, number]> {

@@ -1,5 +1,5 @@
 /**
- * The runner for every session written as ONE transition table (STYLE.md): rows of
+ * The runner for every session written as ONE transition table: rows of
  * `{ from, on, run, to }`. Events are processed one at a time, in arrival order, even when handlers
  * await I/O, so a handler never sees the session half-updated by another event.
  * An event with no row for the current state (or arriving after a terminal state) is ignored.

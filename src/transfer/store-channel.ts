@@ -1,5 +1,5 @@
 /**
- * The agent's MQTT adapter for the store flows (spec §2): job-control requests and responses on
+ * The agent's MQTT adapter for the store flows (docs/store-flows.md): job-control requests and responses on
  * `$file_sniffer/v1/<verb>/{clientid}`, and the nftp topics (`$file/<suffix>`) sessions run on.
  *
  * It rides on the agent's one Connection. On every `up` it (re)subscribes the five sniffer topics and
@@ -206,7 +206,7 @@ export class StoreChannel {
     return this.publish(snifferTopic(verb, clientId), encodeSnifferResponse(requestFields, fields));
   }
 
-  /** Answers a request: every field of the request is echoed, then `fields` added (spec §2.1). */
+  /** Answers a request: every field of the request is echoed, then `fields` added (docs/store-flows.md §1). */
   respond(verb: SniffVerb, requestFields: Record<string, unknown>, fields: SniffResponseFields): Promise<void> {
     return this.publish(snifferTopic(verb, this.clientId), encodeSnifferResponse(requestFields, fields));
   }

@@ -1,5 +1,5 @@
 /**
- * Answers `dir` requests (spec §2.1): the type of the path and, for a folder, one level of entries.
+ * Answers `dir` requests (docs/store-flows.md §1): the type of the path and, for a folder, one level of entries.
  * Only browsable roots are visible; a path outside them is NOT_ALLOW, a missing one NOT_EXIST.
  * Entries are read with lstat, so a symlink is never followed out of the listing; symlinks, devices,
  * FIFOs and sockets are simply not listed (the server can only act on files and folders).
@@ -13,9 +13,9 @@ import { confineExisting, type ConfineRoot } from './confine';
 import type { StoreChannel } from './store-channel';
 
 /** A folder with more entries than this is listed up to it (a reply must fit one MQTT message). */
-export const maxDirEntries = 5000;
+const maxDirEntries = 5000;
 
-export async function answerDir(roots: readonly ConfineRoot[], request: Pick<DirRequest, 'path'>): Promise<SniffResponseFields> {
+async function answerDir(roots: readonly ConfineRoot[], request: Pick<DirRequest, 'path'>): Promise<SniffResponseFields> {
   try {
     const found = await confineExisting(roots, request.path);
     if (found.type === 'file') return { type: 'file', result: 'OK', folder_include: [] };

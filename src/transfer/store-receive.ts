@@ -246,7 +246,7 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
       checkPushTopic(req);
       target = await prepareTarget(roots, requested, overwrite);
     } catch (err) {
-      const e = asReceiveError(err);
+      const e = FtError.from(err);
       await refuse(answer, e, record);
       return;
     }
@@ -262,7 +262,7 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
     try {
       slot = limits.enter(requested);
     } catch (err) {
-      await refuse(answer, asReceiveError(err), record);
+      await refuse(answer, FtError.from(err), record);
       return;
     }
     const abort = new AbortController();
@@ -290,7 +290,7 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
       // Subscribe first, then say ok: the server starts sending as soon as it reads the ack.
       topic = await options.storeChannel.openNftpTopic(incoming.request.topic);
     } catch (err) {
-      await refuse(answer, asReceiveError(err, 'REMOTE_ERROR'), record);
+      await refuse(answer, FtError.from(err, { code: 'REMOTE_ERROR', what: 'cannot subscribe to the push topic' }), record);
       return;
     }
     try {
@@ -311,7 +311,7 @@ export function startStoreReceiver(options: StoreReceiverOptions): StoreReceiver
       record.ok = true;
       log.info({ requestId: record.requestId, jobId: record.jobId, target: target.path, size: record.result.size, resumedBlocks: record.result.resumedBlocks }, 'store push received');
     } catch (err) {
-      const e = asReceiveError(err);
+      const e = FtError.from(err);
       record.code = e.code;
       record.message = e.message;
       log.warn({ requestId: record.requestId, jobId: record.jobId, target: target.path, code: e.code }, `store push failed: ${e.message}`);
@@ -365,9 +365,4 @@ export function ackFor(e: FtError): 'NOT_ALLOW' | 'NOT_EXIST' | 'ERROR' {
   if (e.code === 'NOT_ALLOWED') return 'NOT_ALLOW';
   if (e.code === 'NOT_FOUND') return 'NOT_EXIST';
   return 'ERROR';
-}
-
-function asReceiveError(err: unknown, code: FtError['code'] = 'PROTOCOL_ERROR'): FtError {
-  if (err instanceof FtError) return err;
-  return new FtError(code, err instanceof Error ? err.message : String(err), { cause: err });
 }

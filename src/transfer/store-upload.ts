@@ -1,5 +1,5 @@
 /**
- * One store-system transfer of a local file to the server (spec §2.1–2.3): ask for a slot with a
+ * One store-system transfer of a local file to the server (docs/store-flows.md §1–3): ask for a slot with a
  * `broadcast` or `upload` request, then run the nftp sender on the topic the server allocated.
  *
  *   ok + topic      → nftp send there; the result comes once END is out, the linger (answering
@@ -19,7 +19,6 @@ import type { Clock } from '../mqtt/clock';
 import { defaultNftpBlockSize, nftpBaseName, planNftpBlocks } from '../protocol/nftp-blocks';
 import { defaultNftpWidth, type NftpWidth } from '../protocol/nftp-packets';
 import type { SniffId, SniffRequestBody, SniffResponse } from '../protocol/file-sniffer';
-import { asFtError } from './nftp-errors';
 import { openNftpFileSource, type NftpFileSource } from './nftp-file-source';
 import { Machine, type Transition } from './state-machine';
 import { NftpSender, type NftpSendResult, type NftpSenderOptions } from './nftp-sender';
@@ -210,7 +209,7 @@ export async function runStoreUpload(options: StoreUploadOptions): Promise<Store
     {
       label: 'store transfer',
       onError: (c, err) => {
-        c.error = asFtError(err, 'GAVE_UP', 'store transfer failed', false);
+        c.error = FtError.from(err);
         return 'failed';
       },
       onEnter: (c, state, from) => {
@@ -269,7 +268,7 @@ async function ask(c: Ctx): Promise<void> {
   // The answer arrives as an event, so an abort or the end time is never stuck behind it.
   pending.then(
     (response) => c.dispatch({ kind: 'answer', response }),
-    (err: unknown) => c.dispatch({ kind: 'noAnswer', error: asFtError(err, 'TIMEOUT', 'store request failed', true) }),
+    (err: unknown) => c.dispatch({ kind: 'noAnswer', error: FtError.from(err, { code: 'TIMEOUT', what: 'store request failed', transient: true }) }),
   );
 }
 
@@ -343,7 +342,7 @@ async function startSending(c: Ctx, r: SniffResponse): Promise<void> {
   c.log.info({ topic }, 'store server granted a transfer slot; sending');
   sender.run().then(
     (result) => c.dispatch({ kind: 'sent', result }),
-    (err: unknown) => c.dispatch({ kind: 'abort', error: asFtError(err, 'PROTOCOL_ERROR', 'nftp send failed', false) }),
+    (err: unknown) => c.dispatch({ kind: 'abort', error: FtError.from(err, { code: 'PROTOCOL_ERROR', what: 'nftp send failed' }) }),
   );
 }
 

@@ -76,11 +76,6 @@ export function fail(s: UploadSession, error: FtError): void {
   abandonAll(s);
 }
 
-export function asFtError(err: unknown): FtError {
-  if (err instanceof FtError) return err;
-  return new FtError('GAVE_UP', `unexpected failure: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-}
-
 export function segmentsOutstanding(s: UploadSession): number {
   let n = 0;
   for (const cmd of s.outstanding.values()) if (cmd.command.kind === 'segment') n += 1;

@@ -16,7 +16,7 @@ import { NodeRanges, type NodeRangesRecord } from './node-ranges';
 import { RangeSet, type ByteRange } from './range-set';
 import type { SourceFile, SourceIdentity } from './source-file';
 import { Machine } from './state-machine';
-import { abandonAll, asFtError, fail, releaseWire, type Cmd } from './upload-commands';
+import { abandonAll, fail, releaseWire, type Cmd } from './upload-commands';
 import { chooseGeometry, maxAutoChunkSize, type Geometry } from './upload-geometry';
 import type { UploadOptions } from './upload-options';
 import type { UploadSnapshot, UploadStage } from './upload-snapshot';
@@ -113,7 +113,7 @@ export class UploadSession {
     this.machine = new Machine<SessionState, SessionEvent, UploadSession>(transitions, 'idle', this, ports.logger, {
       label: 'upload',
       onError: (session, err) => {
-        fail(session, asFtError(err));
+        fail(session, FtError.from(err));
         return 'failed';
       },
       onIgnored: (session, e, state) => {
@@ -214,7 +214,7 @@ export class UploadSession {
     if (this.state === 'done') {
       this.resolveOutcome({ sha256: this.reader.sha256(), bytesSent: this.bytesSent, retries: this.retries });
     } else {
-      this.rejectOutcome(this.error ?? new FtError('GAVE_UP', 'the upload stopped for an unknown reason'));
+      this.rejectOutcome(this.error ?? new FtError('INTERNAL', 'the upload stopped for an unknown reason'));
     }
   }
 }

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
+import { Spool } from '../../src/storage/spool';
 import { runCli } from '../helpers/cli-run';
 import { broker, daemonConfig, exportsOf, quietLog, sampleFile, until } from './helpers';
 
@@ -119,13 +120,23 @@ describe('watch folders', () => {
     }
     expect(readdirSync(watchDir)).toEqual(['skip.txt']);
     expect(existsSync(join(root, 'keepbox', 'k.bin'))).toBe(true);
-    // A restart must not queue the kept file again.
+    // A restart must not queue the kept file again. A file added after the restart is the witness:
+    // the scan that queues it has also seen k.bin (in the same folder, settled for longer), so once
+    // its job is done any second job for k.bin would already be in the spool.
     daemon = await Daemon.start({ config, fs, logger: quietLog, pollMs: 30 });
-    await new Promise((r) => setTimeout(r, 300));
-    await daemon.stop();
+    try {
+      sampleFile(join(root, 'keepbox', 'later.bin'), 3000, 5);
+      const finished = (): string[] => readdirSync(join(stateDir, 'finished')).filter((n) => n.endsWith('.job'));
+      await until('the job of later.bin finished', () => finished().length === 3);
+    } finally {
+      await daemon.stop();
+    }
     await b.stop();
+    const spool = await Spool.open(fs, stateDir);
+    expect(await spool.list()).toEqual([]);
+    expect((await spool.listFinished()).map((j) => basename(j.spec.file)).sort()).toEqual(['a.jpg', 'k.bin', 'later.bin']);
     const exported = [...exportsOf(b.dataDir, 'gw-watch').values()];
-    expect(exported).toHaveLength(2);
+    expect(exported).toHaveLength(3);
     expect(exported.some((x) => x.equals(a))).toBe(true);
     expect(exported.some((x) => x.equals(k))).toBe(true);
   });

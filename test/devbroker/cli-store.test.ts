@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseBrokerArgs } from '../../src/devbroker/cli-options';
 import { startBroker, type RunningBroker } from '../../src/devbroker';
 import { judgeResult, parsePushArgs } from '../../src/devbroker/push-command';

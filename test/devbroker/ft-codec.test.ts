@@ -12,7 +12,7 @@ function reason(topic: string): string | undefined {
   return p?.kind === 'error' ? p.reason : undefined;
 }
 
-describe('topic grammar (spec a)', () => {
+describe('topic grammar (docs/emqx-ft.md §1)', () => {
   it('ignores topics that are not $file/ or $file-async/', () => {
     expect(parseFtTopic('$file')).toBeNull();
     expect(parseFtTopic('$filex/a/init')).toBeNull();
@@ -84,7 +84,7 @@ describe('integers', () => {
   });
 });
 
-describe('esc() and safe names (spec f, b)', () => {
+describe('esc() and safe names (docs/emqx-ft.md §6, §2)', () => {
   it('percent-encodes %, :, \\, / and non-printables per UTF-8 byte, upper-case', () => {
     expect(escapeFilename('100%.file')).toBe('100%25.file');
     expect(escapeFilename('/etc/passwd')).toBe('%2Fetc%2Fpasswd');
@@ -106,7 +106,7 @@ function decode(payload: string): ReturnType<typeof decodeFilemetaPayload> {
   return decodeFilemetaPayload(Buffer.from(payload));
 }
 
-describe('init payload (spec b)', () => {
+describe('init payload (docs/emqx-ft.md §2)', () => {
   it('accepts a full filemeta and upper-cases the checksum', () => {
     const result = decode(JSON.stringify({ name: 'a.bin', size: 10, checksum: HEX, expire_at: 0, segments_ttl: 60, user_data: { k: [1, 'x'] } }));
     expect(result.kind).toBe('ok');
@@ -167,7 +167,7 @@ describe('init payload (spec b)', () => {
   });
 });
 
-describe('coverage (spec e)', () => {
+describe('coverage (docs/emqx-ft.md §5)', () => {
   const seg = (offset: number, length: number) => ({ offset, length, path: `${offset}.${length}` });
 
   it('finds a chain from 0 to exactly the size, mixing lengths at one offset', () => {

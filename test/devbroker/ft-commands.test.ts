@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FtHarness, sha256Hex } from './ft-harness';
 
-/** Spec (c), one test per row, in both modes; spec (d) for the response itself. */
+/** docs/emqx-ft.md §3, one test per row, in both modes; docs/emqx-ft.md §4 for the response itself. */
 describe.each([
   ['sync', '$file'],
   ['async', '$file-async'],

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { InterceptResult } from '../../src/devbroker/types';
 import { FtHarness } from './ft-harness';
 
-/** Fin timing, responders, retransmissions and restarts (spec c "fin paths", d, e). */
+/** Fin timing, responders, retransmissions and restarts (docs/emqx-ft.md §3-§5). */
 let h: FtHarness;
 afterEach(async () => {
   await h.dispose();

@@ -10,7 +10,7 @@ import { silentLogger } from '../../src/log';
 import { type FtResponse, sha256Hex } from './ft-harness';
 
 /**
- * Spec (c), the reason-code table, row by row: a real broker from `startBroker` on loopback, real
+ * docs/emqx-ft.md §3, the reason-code table, row by row: a real broker from `startBroker` on loopback, real
  * MQTT.js clients, every row run in sync (`$file/…`) and async (`$file-async/…`) mode over MQTT 5
  * and MQTT 3.1.1.
  *
@@ -31,7 +31,7 @@ import { type FtResponse, sha256Hex } from './ft-harness';
  *   and the last closes the connection (core framing behaviour, not a file-transfer reason code).
  * - duplicate fin (DUP, same packet id) while the first is in progress: MQTT.js only retransmits
  *   an unacknowledged packet id after a reconnect, and on a new connection it is a new fin with its
- *   own response (spec d); the same-connection case is covered against the emulation directly in
+ *   own response (docs/emqx-ft.md §4); the same-connection case is covered against the emulation directly in
  *   ft-fin.test.ts.
  */
 
@@ -408,7 +408,7 @@ class RowClient {
     // Without this, a PUBACK for a response followed by the next PUBLISH waits out a delayed TCP ACK.
     if (client.stream instanceof Socket) client.stream.setNoDelay(true);
     const c = new RowClient(client, clientId, prefix);
-    // Responses only reach subscribers: subscribe before the first command (spec d).
+    // Responses only reach subscribers: subscribe before the first command (docs/emqx-ft.md §4).
     await client.subscribeAsync(c.responseTopic, { qos: 1 });
     return c;
   }

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker, type BrokerFaults, type RunningBroker } from '../../src/devbroker/index';
 import { createLogger } from '../../src/log';
 import { runCli } from '../helpers/cli-run';
+import { freePort } from '../helpers/free-port';
 
 const quietLog = createLogger({ level: 'silent' });
 let root: string;
@@ -37,14 +37,6 @@ function exported(dataDir: string, clientId: string, fileId: string, name: strin
 
 function sha(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const addr = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return typeof addr === 'object' && addr ? addr.port : 1;
 }
 
 async function send(b: { url: string }, file: string, ...args: string[]) {
@@ -192,7 +184,7 @@ describe('ftagent send against the development broker', () => {
     const b = await broker();
     try {
       const f = sampleFile('failover.bin', 10_000);
-      const dead = `mqtt://127.0.0.1:${await deadPort()}`;
+      const dead = `mqtt://127.0.0.1:${await freePort()}`;
       const r = await runCli(['send', f.path, '--broker', `${dead},${b.url}`, '--client-id', 'gw-test', '--json', '--file-id', 'fo'], root);
       expect(r.code, r.err).toBe(0);
       expect(r.json!.broker).toBe(b.url);

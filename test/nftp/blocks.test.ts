@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FtError } from '../../src/errors';
 import { nftpBaseName, nftpBlockCount, nftpBlockRange, nftpFileId, planNftpBlocks } from '../../src/protocol/nftp-blocks';
 
-describe('nftp block math (spec §1.2)', () => {
+describe('nftp block math (docs/nftp.md §3)', () => {
   it('counts floor(size / blocksize) + 1 blocks', () => {
     expect(nftpBlockCount(40, 16)).toBe(3);
     expect(nftpBlockCount(26, 32768)).toBe(1);

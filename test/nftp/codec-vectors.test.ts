@@ -14,7 +14,7 @@ const abc = ascii('abcdef');
 const demo = ascii("It's a demo.\nIt's a demo.\n");
 const x40 = Uint8Array.from({ length: 40 }, (_, i) => i);
 
-// Spec §1.6: the repository vectors (fileid 0x7C6D8BAB is a leftover DJB hash; the codec does not care),
+// docs/nftp.md §8: the repository vectors (fileid 0x7C6D8BAB is a leftover DJB hash; the codec does not care),
 // the derived demo.txt vectors and the x.bin block-size-16 cases. Blocks are given in both widths.
 const vectors: Vector[] = [
   {
@@ -95,7 +95,7 @@ const vectors: Vector[] = [
   },
 ];
 
-describe('nftp codec golden vectors (spec §1.6)', () => {
+describe('nftp codec golden vectors (docs/nftp.md §8)', () => {
   for (const v of vectors) {
     for (const width of v.widths) {
       it(`encodes ${v.title} byte for byte (${width})`, () => {

@@ -17,14 +17,14 @@ describe('crc32c', () => {
     expect(crc32c('123456789')).toBe(0xe3069283);
   });
 
-  it('matches the nftp-codec test/hash.c values (spec §1.6)', () => {
+  it('matches the nftp-codec test/hash.c values (docs/nftp.md §8)', () => {
     expect(crc32c('small-a.txt')).toBe(215792439);
     expect(crc32c('small-a.')).toBe(1639393426);
     expect(crc32c('small-')).toBe(4099902165);
     expect(crc32c('small')).toBe(2128476489);
   });
 
-  it('gives the derived fileids and filehash of the spec', () => {
+  it('gives the derived fileids and filehash of docs/nftp.md §8', () => {
     expect(crc32c('demo.txt')).toBe(0x7ed733c6);
     expect(crc32c("It's a demo.\nIt's a demo.\n")).toBe(0x211c7f2b);
     expect(crc32c('x.bin')).toBe(0x6c30dddd);

@@ -43,7 +43,7 @@ async function rejection(p: Promise<unknown>): Promise<FtError> {
 }
 
 describe('nftp sender', () => {
-  it('sends the spec demo.txt HELLO and END byte for byte (u32 and u16)', async () => {
+  it('sends the docs/nftp.md §8 demo.txt HELLO and END byte for byte (u32 and u16)', async () => {
     const demo = ascii("It's a demo.\nIt's a demo.\n");
     for (const [width, end] of [
       ['u32', `04 00000029 7ed733c6 0000 0000001a ${toHex(demo)}`],

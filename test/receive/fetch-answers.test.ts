@@ -2,18 +2,28 @@ import { describe, expect, it } from 'vitest';
 import { downloadTopic } from '../../src/cli/fetch';
 import { exitCodeOf } from '../../src/cli/exit-codes';
 import type { SniffResponse } from '../../src/protocol/file-sniffer';
+import { FtError } from '../../src/errors';
 
 function answer(fields: Partial<SniffResponse>): SniffResponse {
   return { verb: 'download', request_id: 'r1', fields: {}, ...fields };
 }
 
+/** The error downloadTopic refuses this answer with; fails the test if it accepts it. */
+function refusal(r: SniffResponse): unknown {
+  let error: unknown = undefined;
+  expect(() => {
+    try {
+      downloadTopic('a/b.bin', r);
+    } catch (err) {
+      error = err;
+      throw err;
+    }
+  }).toThrow(FtError);
+  return error;
+}
+
 function codeOf(r: SniffResponse): string {
-  try {
-    downloadTopic('a/b.bin', r);
-  } catch (err) {
-    return (err as { code: string }).code;
-  }
-  return 'none';
+  return (refusal(r) as FtError).code;
 }
 
 describe('the answer to a download request', () => {
@@ -27,12 +37,8 @@ describe('the answer to a download request', () => {
     expect(codeOf(answer({ ack: 'NOT_ALLOW', ackText: 'NOT_ALLOW' }))).toBe('NOT_ALLOWED');
     expect(codeOf(answer({ ack: 'ERROR', ackText: 'ERROR' }))).toBe('REMOTE_ERROR');
     expect(codeOf(answer({ ack: 'WAIT', ackText: 'WAIT', timeoutMs: 500 }))).toBe('REMOTE_ERROR');
-    for (const r of [answer({ ack: 'NOT_EXIST' }), answer({ ack: 'NOT_ALLOW' }), answer({ ack: 'ERROR' })]) {
-      try {
-        downloadTopic('x', r);
-      } catch (err) {
-        expect(exitCodeOf(err)).toBe(4);
-      }
+    for (const ack of ['NOT_EXIST', 'NOT_ALLOW', 'ERROR', 'WAIT'] as const) {
+      expect(exitCodeOf(refusal(answer({ ack, ackText: ack })))).toBe(4);
     }
   });
 

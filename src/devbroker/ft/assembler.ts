@@ -6,7 +6,7 @@ import { fail, fileErrorReason, type FtResult, OK } from './ft-result';
 import type { SegmentStore, Transfer } from './segment-store';
 
 /**
- * One assembly run, as `emqx_ft_assembler` does it (spec e): list the fragments once, require
+ * One assembly run, as `emqx_ft_assembler` does it (docs/emqx-ft.md §5): list the fragments once, require
  * exactly one filemeta and a chain from 0 to the fin size, stream the chain through SHA-256 into
  * the exporter, then check the checksum (the fin's wins over the init's). On success the
  * fragments are garbage-collected; on failure they are kept so the client can fill gaps and
@@ -65,7 +65,7 @@ export async function runAssembly(segments: SegmentStore, exports: ExportStore, 
     const expected = req.finChecksum ?? meta.checksum;
     const computed = sunk ? (expected ?? '') : hash.digest('hex').toUpperCase();
     if (expected !== undefined && expected !== computed) {
-      // `{checksum_mismatch, Algo, Hex}` is a 3-tuple, which EMQX formats as internal_error (spec i.3).
+      // `{checksum_mismatch, Algo, Hex}` is a 3-tuple, which EMQX formats as internal_error (docs/emqx-ft.md §7.3).
       await writer.discard();
       return fail('internal_error');
     }

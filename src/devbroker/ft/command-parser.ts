@@ -1,7 +1,7 @@
 import { parseTopicInteger } from './erlang-integer';
 
 /**
- * Topic grammar of spec (a), in the order `emqx_ft:on_file_command` checks things, so each
+ * Topic grammar of docs/emqx-ft.md §1, in the order `emqx_ft:on_file_command` checks things, so each
  * malformed topic gets the same reason_description as on EMQX.
  */
 export type FtMode = 'sync' | 'async';
@@ -22,7 +22,7 @@ const SYNC_PREFIX = '$file/';
 const ASYNC_PREFIX = '$file-async/';
 
 /** null when the topic is not a file-transfer command at all (route it normally). */
-export function ftMode(topic: string): FtMode | null {
+function ftMode(topic: string): FtMode | null {
   if (topic.startsWith(SYNC_PREFIX)) return 'sync';
   if (topic.startsWith(ASYNC_PREFIX)) return 'async';
   return null;
@@ -53,7 +53,7 @@ export function parseFtTopic(topic: string): ParsedTopic | null {
   }
   if (rest.length === 1 && first === 'abort') return ok({ kind: 'abort' });
   if (first !== undefined && rest.length <= 2) {
-    // `fin` with no size lands here and fails as an offset (spec a).
+    // `fin` with no size lands here and fails as an offset (docs/emqx-ft.md §1).
     const offset = parseTopicInteger(first);
     if (offset === null) return error('invalid_offset');
     if (second === undefined) return ok({ kind: 'segment', offset });

@@ -1,7 +1,7 @@
 import type { SegmentFragment } from './segment-store';
 
 /**
- * The coverage search of `emqx_ft_assembly` (spec e): segments are edges offset → offset+len and
+ * The coverage search of `emqx_ft_assembly` (docs/emqx-ft.md §5): segments are edges offset → offset+len and
  * the file is any chain of them from 0 to exactly `size`. Empty segments are ignored, a segment
  * past the end cannot finish a chain, and overlapping segments whose boundaries do not line up
  * leave a gap. EMQX runs Dijkstra with all local weights 0, so any chain is as good as another.

@@ -6,7 +6,7 @@
 
 /**
  * Erlang `string:to_integer/1` on a topic level, requiring the whole level to be consumed
- * (spec a, "Token rules"): one optional `+`/`-`, then ASCII digits, nothing else. Leading zeros
+ * (docs/emqx-ft.md §1, "Token rules"): one optional `+`/`-`, then ASCII digits, nothing else. Leading zeros
  * are fine. Returns the value (`+007` → 7n, `-0` → 0n) or null.
  */
 export function parseTopicInteger(token: string): bigint | null {
@@ -19,7 +19,7 @@ const erlWhitespace = /^[\u0000-\u0020\u0080-\u00a0]*|[\u0000-\u0020\u0080-\u00a
 
 /**
  * An integer written as Erlang source text, as typerefl's `string_to_term` reads it when a JSON
- * string is given for `size`, `expire_at` or `segments_ttl` (spec b, "Lenient coercions").
+ * string is given for `size`, `expire_at` or `segments_ttl` (docs/emqx-ft.md §2, "Lenient coercions").
  * Covers what a client plausibly sends: surrounding whitespace, a sign, `1_000`, `16#ff`, `$a`.
  * Anything else (floats, expressions, comments) is rejected.
  */

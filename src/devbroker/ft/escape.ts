@@ -1,10 +1,10 @@
 /**
- * EMQX's filename rules (spec b `name`, spec f "esc()"): which exported names are safe, and how a
+ * EMQX's filename rules (docs/emqx-ft.md §2 `name`, docs/emqx-ft.md §6 "esc()"): which exported names are safe, and how a
  * clientId or fileId becomes a directory name.
  */
 
 /** EMQX `?IS_PRINTABLE`: 32-126, U+00A0-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF. */
-export function isPrintable(cp: number): boolean {
+function isPrintable(cp: number): boolean {
   return (
     (cp >= 32 && cp <= 126) ||
     (cp >= 0xa0 && cp < 0xd800) ||
@@ -36,7 +36,7 @@ export function escapeFilename(name: string): string {
 
 /**
  * `emqx_ft_fs_util:is_filename_safe/1` for the init `name`. Unlike esc(), `%` is allowed here:
- * the exported name is used as given, never encoded (spec i.5).
+ * the exported name is used as given, never encoded (docs/emqx-ft.md §7.5).
  */
 export function isFilenameSafe(name: string): boolean {
   if (name === '' || name === '.' || name === '..') return false;

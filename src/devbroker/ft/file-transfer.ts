@@ -53,7 +53,7 @@ interface FinResponder {
 const never = new Promise<number>(() => undefined);
 
 /**
- * The EMQX 5.8+ "File Transfer over MQTT" emulation (spec a-f), plugged into the development
+ * The EMQX 5.8+ "File Transfer over MQTT" emulation (docs/emqx-ft.md), plugged into the development
  * broker as a publish interceptor.
  *
  * Commands of one client are handled strictly in arrival order, as EMQX's channel process does,
@@ -96,7 +96,7 @@ class FileTransferEmulation implements FileTransfer {
     if (parsed === null) return null;
     // EMQX with file transfer disabled has no hooks: a normal publish nobody subscribed to.
     if (this.faults.fileTransferDisabled) return { kind: 'ack', reasonCode: RC_NO_MATCHING_SUBSCRIBERS };
-    // Only the QoS 1 puback hook dispatches commands (spec a): QoS 0 vanishes, QoS 2 gets PUBREC 0x10.
+    // Only the QoS 1 puback hook dispatches commands (docs/emqx-ft.md §1): QoS 0 vanishes, QoS 2 gets PUBREC 0x10.
     if (msg.qos === 0) return { kind: 'drop' };
     if (msg.qos === 2) return { kind: 'ack', reasonCode: RC_NO_MATCHING_SUBSCRIBERS };
     // The generic publish limiter rejects before any file-transfer code runs: no response.
@@ -210,7 +210,7 @@ class FileTransferEmulation implements FileTransfer {
         return this.later(target, this.segments.storeSegment(transfer, command.offset, msg.payload));
       }
       case 'abort':
-        // `on_abort` is a TODO in EMQX: success, nothing deleted (spec i.4).
+        // `on_abort` is a TODO in EMQX: success, nothing deleted (docs/emqx-ft.md §7.4).
         return this.immediate(target, OK);
       case 'fin':
         return this.handleFin(msg, mode, transfer, command.size, command.checksum, target);
@@ -222,7 +222,7 @@ class FileTransferEmulation implements FileTransfer {
   }
 
   /**
-   * `on_fin` (spec c "fin paths"): a responder per (connection, packet id) with the assemble
+   * `on_fin` (docs/emqx-ft.md §3, §5): a responder per (connection, packet id) with the assemble
    * timeout; a second fin with a packet id whose responder is still alive is a retransmission and
    * gets neither an ack nor a response (`already_started`). That holds for any fin reusing the id,
    * as on EMQX.
@@ -249,7 +249,7 @@ class FileTransferEmulation implements FileTransfer {
       let assembly = this.assemblies.get(tkey);
       if (assembly === undefined) {
         if (await this.exports.isExported(transfer)) {
-          // Already exported: success without looking at size or checksum (spec e), and the
+          // Already exported: success without looking at size or checksum (docs/emqx-ft.md §5), and the
           // leftover fragments are collected.
           await this.segments.collect(transfer).catch(() => undefined);
           this.finishFin(key, responder, 'ack', OK);

@@ -3,7 +3,7 @@ import { parseErlangTermInteger } from './erlang-integer';
 import { JsonFloat, type JsonObject, type JsonValue, JsonSyntaxError, jsonEquals, parseJson, stringifyJson } from './json-value';
 
 /**
- * The init payload (spec b): decoding, validation, the on-disk manifest and exact equality.
+ * The init payload (docs/emqx-ft.md §2): decoding, validation, the on-disk manifest and exact equality.
  * Numbers are bigints because EMQX integers are unbounded.
  */
 export interface Filemeta {
@@ -21,7 +21,7 @@ export type FilemetaDecodeResult =
   | { kind: 'error'; reason: 'invalid_filemeta_json' | 'invalid_filemeta' }
   /**
    * JSON that parses to something other than an object or a string: `emqx_ft_schema:decode/2`
-   * has no clause for it, the hook crashes and EMQX answers 0x10 with no response (spec b, inferred).
+   * has no clause for it, the hook crashes and EMQX answers 0x10 with no response (docs/emqx-ft.md §2, inferred).
    */
   | { kind: 'crash' };
 
@@ -139,7 +139,7 @@ export function filemetaEquals(a: Filemeta, b: Filemeta): boolean {
 }
 
 /** The meta as EMQX serialises it (keys sorted, checksum upper-case hex). */
-export function filemetaToJson(meta: Filemeta): JsonObject {
+function filemetaToJson(meta: Filemeta): JsonObject {
   const obj: JsonObject = new Map();
   if (meta.checksum !== undefined) obj.set('checksum', meta.checksum);
   if (meta.expireAt !== undefined) obj.set('expire_at', meta.expireAt);
@@ -150,7 +150,7 @@ export function filemetaToJson(meta: Filemeta): JsonObject {
   return obj;
 }
 
-/** `MANIFEST.json`: `["filemeta",1,{…}]` (spec f). */
+/** `MANIFEST.json`: `["filemeta",1,{…}]` (docs/emqx-ft.md §6). */
 export function encodeManifest(meta: Filemeta): string {
   return stringifyJson(['filemeta', 1n, filemetaToJson(meta)]);
 }

@@ -1,6 +1,6 @@
 /**
  * What a file-transfer operation ends with. EMQX turns `{error, Reason}` into a reason_description
- * (spec d): an atom as is, the first element of a 2-tuple, "internal_error" otherwise.
+ * (docs/emqx-ft.md §4): an atom as is, the first element of a 2-tuple, "internal_error" otherwise.
  */
 export type FtResult = { ok: true } | { ok: false; reason: string };
 
@@ -19,7 +19,7 @@ export function fileErrorReason(err: unknown): string {
 
 export const RC_SUCCESS = 0x00;
 export const RC_NO_MATCHING_SUBSCRIBERS = 0x10;
-export const RC_UNSPECIFIED_ERROR = 0x80;
+const RC_UNSPECIFIED_ERROR = 0x80;
 export const RC_QUOTA_EXCEEDED = 0x97;
 
 export function resultToReasonCode(result: FtResult): number {

@@ -1,7 +1,7 @@
 /**
  * JSON as EMQX's decoder (jiffy) sees it. `JSON.parse` cannot be used: it turns `1.0` and `1e3`
  * into integers, while jiffy keeps them floats, which the filemeta schema then rejects for
- * `size`; and re-init equality (spec b) is exact term equality, where `1` and `1.0` differ.
+ * `size`; and re-init equality (docs/emqx-ft.md §2) is exact term equality, where `1` and `1.0` differ.
  */
 
 /** A JSON number written with a fraction or an exponent. */

@@ -4,7 +4,7 @@ import { type FtResult, resultToReasonCode } from './ft-result';
 import type { TimerSet } from './timers';
 
 /**
- * `$file-response` publishing (spec d): QoS 1 JSON to the command's Response-Topic or to
+ * `$file-response` publishing (docs/emqx-ft.md §4): QoS 1 JSON to the command's Response-Topic or to
  * `$file-response/{clientid}`, echoing Correlation-Data. The `responseDelayMs` and
  * `responseLossRate` faults apply here.
  */
@@ -23,7 +23,7 @@ export interface ResponseFaults {
 }
 
 /** Keys in the order jiffy writes EMQX's map (sorted); clients must not depend on it. */
-export function encodeResponse(target: ReplyTarget, result: FtResult): Buffer {
+function encodeResponse(target: ReplyTarget, result: FtResult): Buffer {
   return Buffer.from(
     JSON.stringify({
       packet_id: target.packetId,

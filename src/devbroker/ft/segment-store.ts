@@ -6,7 +6,7 @@ import { decodeManifest, encodeManifest, type Filemeta, filemetaEquals } from '.
 import { fail, fileErrorReason, type FtResult, OK } from './ft-result';
 
 /**
- * The segments area of spec (f), laid out as EMQX's local storage does:
+ * The segments area of docs/emqx-ft.md §6, laid out as EMQX's local storage does:
  * `segments/<esc(clientId)>/<esc(fileId)>/frags/{MANIFEST.json,SEG.<offset>.<len>}` plus `tmp/`.
  * Everything lives on disk, so a restarted broker continues where the last one stopped.
  */
@@ -137,7 +137,7 @@ export class SegmentStore {
 
   /**
    * `store_filemeta`: an identical manifest is touched, a different one is a conflict, a missing
-   * or unreadable one is (re)written (spec b, "Idempotence and conflicts").
+   * or unreadable one is (re)written (docs/emqx-ft.md §2, "Re-init and conflicts").
    */
   async storeFilemeta(t: Transfer, meta: Filemeta): Promise<FtResult> {
     const manifest = path.join(this.fragDir(t), MANIFEST);
@@ -161,7 +161,7 @@ export class SegmentStore {
     }
   }
 
-  /** `SEG.<offset>.<len>`; a negative offset is stored too and later ignored by assembly (spec a). */
+  /** `SEG.<offset>.<len>`; a negative offset is stored too and later ignored by assembly (docs/emqx-ft.md §1). */
   async storeSegment(t: Transfer, offset: bigint, content: Buffer): Promise<FtResult> {
     if (this.sunk) {
       const key = this.transferDir(t);

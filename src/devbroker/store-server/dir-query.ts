@@ -1,5 +1,5 @@
 /**
- * The server side of `dir` (spec §2.1): the store server asks a store what is at a path and gets back
+ * The server side of `dir` (docs/store-flows.md §1): the store server asks a store what is at a path and gets back
  * its `type`, a `result` (OK / NOT_ALLOW / NOT_EXIST / ERROR) and one level of `folder_include`.
  * An API of the development broker (`queryDir(storeServer.context, …)`).
  */

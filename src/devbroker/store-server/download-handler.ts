@@ -1,5 +1,5 @@
 /**
- * The server side of `download` (spec §2.1): a store asks for a file by path; the store server answers
+ * The server side of `download` (docs/store-flows.md §1): a store asks for a file by path; the store server answers
  * from `<dataDir>/store/files/` with `ack: ok` and a fresh `$file/<32 hex>` topic, then sends it with
  * nftp there. A path outside that folder (`..`, absolute elsewhere, a symlink out) is NOT_ALLOW, a
  * missing one NOT_EXIST, anything else that goes wrong ERROR.

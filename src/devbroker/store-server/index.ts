@@ -1,6 +1,6 @@
 /**
  * The development broker's store server: the server side of `$file_sniffer/v1/<verb>/{clientid}` and
- * of the `$file/<32 hex>` nftp topics it allocates (spec §2). It is a PublishInterceptor and must come
+ * of the `$file/<32 hex>` nftp topics it allocates (docs/store-flows.md). It is a PublishInterceptor and must come
  * BEFORE the EMQX file-transfer emulation, which would otherwise take every `$file/…` publish.
  *
  * Routing only; each verb is a StoreVerbHandler (types.ts). Built in: broadcast and upload

@@ -1,5 +1,5 @@
 /**
- * Server → store push (spec §2.1): the store server offers a file from `<dataDir>/store/files/` to a
+ * Server → store push (docs/store-flows.md §1): the store server offers a file from `<dataDir>/store/files/` to a
  * client with `$file_sniffer/v1/push/{clientid}`, and on `ack: ok` sends it with nftp on the topic it
  * allocated. The client subscribes to that topic before it answers, so HELLO can follow the ack at once.
  *
@@ -50,7 +50,7 @@ export interface PushStarted {
   cancel(reason?: string): void;
 }
 
-export function storeFilesDir(ctx: StoreServerContext): string {
+function storeFilesDir(ctx: StoreServerContext): string {
   return path.join(ctx.storeDir, 'files');
 }
 

@@ -1,5 +1,5 @@
 /**
- * MaxCurrentSession (spec §2.3): per job, at most N transfers hold a token at once. A token is taken
+ * MaxCurrentSession (docs/store-flows.md §3): per job, at most N transfers hold a token at once. A token is taken
  * when the server answers ok, returned when that transfer ends (done or failed), and reclaimed after
  * `ttlMs` in case the return was lost. The docs name no "return" message, so the server returns the
  * token itself when its nftp receiver finishes.

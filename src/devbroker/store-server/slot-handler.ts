@@ -1,5 +1,5 @@
 /**
- * The server side of `broadcast` and `upload` (spec §2.1–2.3): answer with a transfer slot (ok + a
+ * The server side of `broadcast` and `upload` (docs/store-flows.md §1–3): answer with a transfer slot (ok + a
  * fresh `$file/<32 hex>` topic), WAIT when the job's MaxCurrentSession tokens are all taken, or
  * ERROR/BadReq; then receive the nftp stream on that topic and record the result.
  * Fault injection: unanswered requests, WAIT storms, forced or random ERROR (StoreFaults).
@@ -67,7 +67,7 @@ export function createSlotHandlers(options: SlotHandlerOptions): StoreVerbHandle
     };
     intake.done
       .finally(() => {
-        // The token goes back when the transfer ends, whichever way (spec §2.3), before the result is
+        // The token goes back when the transfer ends, whichever way (docs/store-flows.md §3), before the result is
         // recorded: whoever waits for the result sees the slot free.
         token.release();
         mine.delete(intake);

@@ -1,5 +1,5 @@
 /**
- * The development broker's store server (spec §2): the server side of `$file_sniffer/v1/<verb>/…` and
+ * The development broker's store server (docs/store-flows.md): the server side of `$file_sniffer/v1/<verb>/…` and
  * of the nftp topics it allocates. `index.ts` routes messages; each verb is a `StoreVerbHandler`
  * (slot-handler.ts for broadcast/upload; push-*, download-*, dir-* files add theirs).
  */
