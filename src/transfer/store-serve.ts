@@ -1,5 +1,5 @@
 /**
- * The serving side of `download` (spec §2.1): other clients on the broker (the store's own devices,
+ * The serving side of `download` (docs/store-flows.md §1): other clients on the broker (the store's own devices,
  * `ftagent fetch` on another gateway) ask for a file by path on `$file_sniffer/v1/download/{their id}`;
  * this agent answers from `store.serve.roots` only and streams the file as nftp on a fresh
  * `$file/<32 hex>` topic, repairing with GIVEME.
