@@ -1,3 +1,4 @@
+// @ts-check
 // `npm run bench` (not a test): every benchmark of the agent in one run, then one summary table
 // with each figure's target and a pass/miss mark. Always exits 0: benchmarks are measurements.
 //
@@ -20,8 +21,7 @@ import { join, resolve } from 'node:path';
 import { benchDurability } from './bench-durability.mjs';
 import { scratchDir, startBenchBroker } from './bench-broker.mjs';
 
-const require = createRequire(import.meta.url);
-const mqtt = require('mqtt');
+const mqtt = createRequire(import.meta.url)('mqtt');
 
 const root = resolve(new URL('..', import.meta.url).pathname);
 const agentBundle = join(root, 'dist', 'ftagent.js');
@@ -103,6 +103,7 @@ function deviceNodeFlags() {
   return exec.replaceAll('@HEAP_MB@', heapMb).split(/\s+/).filter(Boolean);
 }
 
+/** @param {string[]} [nodeFlags] */
 async function agentSend(port, file, fileId, nodeFlags = []) {
   const r = await runMeasured([
     ...nodeFlags, agentBundle, 'send', file, '--broker', `mqtt://127.0.0.1:${port}`, '--client-id', 'bench-agent',
@@ -117,7 +118,7 @@ async function baseline(port, bytes, fileId) {
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { protocolVersion: 5, clientId: 'bench-baseline', reconnectPeriod: 0 });
   try {
     const sha = createHash('sha256').update(bytes).digest('hex');
-    const pub = (topic, payload) => new Promise((ok, fail) => client.publish(topic, payload, { qos: 1 }, (err) => (err ? fail(err) : ok())));
+    const pub = (topic, payload) => new Promise((ok, fail) => client.publish(topic, payload, { qos: 1 }, (/** @type {Error | undefined} */ err) => (err ? fail(err) : ok(undefined))));
     const t0 = performance.now();
     await pub(`$file/${fileId}/init`, Buffer.from(JSON.stringify({ name: 'baseline.bin', size: bytes.length })));
     let next = 0;
@@ -147,7 +148,7 @@ function runScript(script, scriptArgs, env = {}) {
     child.once('exit', (code) => {
       const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
       try {
-        ok(JSON.parse(line));
+        ok(JSON.parse(line ?? ''));
       } catch {
         fail(new Error(`${script} exited ${code} without a JSON result`));
       }
@@ -179,7 +180,7 @@ async function throughputAndRss() {
         dropBrokerFiles();
         agent.push((await agentSend(broker.port, file, `agent-${i}`)).json.seconds);
         dropBrokerFiles();
-        console.log(`throughput run ${i + 1}/${runs}: baseline ${fmt(THROUGHPUT_MIB / base[i], 0)} MiB/s, ftagent ${fmt(THROUGHPUT_MIB / agent[i], 0)} MiB/s`);
+        console.log(`throughput run ${i + 1}/${runs}: baseline ${fmt(THROUGHPUT_MIB / (base[i] ?? NaN), 0)} MiB/s, ftagent ${fmt(THROUGHPUT_MIB / agent[i], 0)} MiB/s`);
       }
       rmSync(file);
       const bestBase = Math.min(...base);
@@ -197,7 +198,7 @@ async function throughputAndRss() {
     // Twice: with Node's defaults, and with the flags the systemd unit uses on devices (V8 grows its
     // young generation once, up to 16 MiB per semi-space, unless told not to).
     try {
-      for (const [label, flags] of [['node defaults', []], [`unit flags ${deviceNodeFlags().join(' ')}`, deviceNodeFlags()]]) {
+      for (const [label, flags] of /** @type {[string, string[]][]} */ ([['node defaults', []], [`unit flags ${deviceNodeFlags().join(' ')}`, deviceNodeFlags()]])) {
         const small = await agentSend(broker.port, makeFile(work, 'rss-16.bin', 16 * MiB), 'rss-16', flags);
         rmSync(join(work, 'rss-16.bin'));
         dropBrokerFiles();

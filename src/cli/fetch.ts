@@ -12,7 +12,6 @@ import { createLogger, type LogLevel } from '../log';
 import { systemClock } from '../mqtt/clock';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import type { SniffResponse } from '../protocol/file-sniffer';
-import type { NftpWidth } from '../protocol/nftp-packets';
 import { prepareRoots } from '../transfer/confine';
 import type { NftpReceiveResult } from '../transfer/nftp-receiver';
 import { StoreChannel } from '../transfer/store-channel';
@@ -81,7 +80,7 @@ function planFetch(argv: string[], io: CliIo): FetchPlan {
     localIsFolder: /[/\\]$/.test(v.to),
     overwrite: v.overwrite === true,
     connection: connectionFromFlags(v, io, usageError),
-    nftp: { width: width as NftpWidth, helloWaitMs: helloWait * 1000, ...(blockSize !== undefined ? { blockSize } : {}) },
+    nftp: { width: width, helloWaitMs: helloWait * 1000, ...(blockSize !== undefined ? { blockSize } : {}) },
     requestTimeoutMs: timeout * 1000,
     json: v.json === true,
     quiet: v.quiet === true,

@@ -111,7 +111,7 @@ function parseTask(value: unknown, at: string, bad: (f: string, p: string) => Ft
     const v = o[k];
     if (v === undefined || v === null) return [];
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' || typeof x === 'number')) throw bad(`${at}.${k}`, 'must be a list of ids');
-    return v as SniffId[];
+    return v;
   };
   const groups = list('groups');
   const servers = list('servers');

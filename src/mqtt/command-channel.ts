@@ -4,7 +4,7 @@
  * publishes in flight against the broker's Receive Maximum, routes `$file-response/{clientid}` and
  * reports every outstanding publish lost when the link drops.
  */
-import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
+import type { MqttClient, Packet } from 'mqtt';
 import { FtError } from '../errors';
 import type { Logger } from '../log';
 import { parseFileResponse } from '../protocol/emqx-ft-response';
@@ -180,7 +180,7 @@ export class CommandChannel implements CommandLink {
 
   private onPacketSend(client: MqttClient, p: Packet): void {
     if (client !== this.client || p.cmd !== 'publish') return;
-    const pub = p as IPublishPacket;
+    const pub = p;
     if (pub.qos !== 1 || pub.messageId === undefined) return;
     const i = this.awaitingId.findIndex((s) => s.payload === pub.payload && s.topic === pub.topic);
     if (i < 0) return;
