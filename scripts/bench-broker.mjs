@@ -1,3 +1,4 @@
+// @ts-check
 // The development broker for the benchmarks: started on a port chosen here and awaited by
 // connecting to it, so nothing depends on its "listening" log line (absent with --log-level warn),
 // and a broker that never comes up fails after a timeout instead of hanging the benchmark.
@@ -28,9 +29,9 @@ export function scratchDir(needBytes = 0) {
 
 export async function freePort() {
   const s = createServer();
-  await new Promise((ok, fail) => s.once('error', fail).listen(0, '127.0.0.1', ok));
-  const { port } = s.address();
-  await new Promise((ok) => s.close(ok));
+  await new Promise((ok, fail) => s.once('error', fail).listen(0, '127.0.0.1', () => ok(undefined)));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (s.address());
+  await new Promise((ok) => s.close(() => ok(undefined)));
   return port;
 }
 
@@ -56,11 +57,12 @@ export async function startBenchBroker(dataDir, extra = [], { timeoutMs = 30_000
   });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr = (stderr + d).slice(-2000)));
+  /** @type {string | number | null} */
   let exited = null;
   child.once('exit', (code, signal) => (exited = signal ?? code));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (exited !== null) throw new Error(`ftbroker exited (${exited}) before accepting connections: ${stderr.trim()}`);
+    if (exited !== null) throw new Error(`ftbroker exited (${String(exited)}) before accepting connections: ${stderr.trim()}`);
     if (await canConnect(port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -70,8 +72,8 @@ export async function startBenchBroker(dataDir, extra = [], { timeoutMs = 30_000
   }
   const stop = () =>
     new Promise((ok) => {
-      if (child.exitCode !== null || child.signalCode !== null) return ok();
-      child.once('exit', () => ok());
+      if (child.exitCode !== null || child.signalCode !== null) return ok(undefined);
+      child.once('exit', () => ok(undefined));
       child.kill('SIGTERM');
     });
   return { child, port, stop };

@@ -1,3 +1,4 @@
+// @ts-check
 // Durability figures for `npm run bench` (expects dist/ built):
 //   1. bytes the daemon writes to its state directory per GiB uploaded (flash wear), from the
 //      daemon's own count of state writes (logged when it stops);

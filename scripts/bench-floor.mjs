@@ -21,7 +21,14 @@ const floorScript = join(root, 'scripts', 'floor-client.mjs');
 const emqxScript = resolve(root, '..', 'shared', 'emqx', 'emqx.sh');
 const MiB = 1024 * 1024;
 
-/** A child's JSON result, wall seconds (its own), CPU-s and peak RSS (MiB). */
+/** @typedef {{ code: number | null, json: any, rssMiB: number, cpuSeconds: number, seconds: number, err: string }} Measured */
+/** @typedef {{ seconds: number, cpu: number, rss: number }} Summary */
+
+/**
+ * A child's JSON result, wall seconds (its own), CPU-s and peak RSS (MiB).
+ * @param {string[]} argv
+ * @returns {Promise<Measured>}
+ */
 export function runMeasured(argv) {
   const gnuTime = existsSync('/usr/bin/time');
   const [cmd, cmdArgs] = gnuTime ? ['/usr/bin/time', ['-f', 'bench_time %M %U %S', process.execPath, ...argv]] : [process.execPath, argv];
@@ -57,6 +64,12 @@ export function runMeasured(argv) {
   });
 }
 
+/**
+ * @param {number} port
+ * @param {string} file
+ * @param {string} fileId
+ * @param {{ chunk?: number, window?: number, nodeFlags?: string[] }} [options]
+ */
 export async function agentSend(port, file, fileId, { chunk, window, nodeFlags = [] } = {}) {
   const r = await runMeasured([
     ...nodeFlags, agentBundle, 'send', file, '--broker', `mqtt://127.0.0.1:${port}`, '--client-id', 'bench-agent', '--file-id', fileId, '--json',
@@ -67,34 +80,56 @@ export async function agentSend(port, file, fileId, { chunk, window, nodeFlags =
   return r;
 }
 
+/**
+ * @param {number} port
+ * @param {string} file
+ * @param {string} fileId
+ * @param {{ chunk: number, window: number }} options
+ */
 async function floorSend(port, file, fileId, { chunk, window }) {
   const r = await runMeasured([floorScript, '--port', String(port), '--file', file, '--file-id', fileId, '--client-id', 'bench-floor', '--chunk', String(chunk), '--window', String(window)]);
   if (r.code !== 0 || !r.json?.ok) throw new Error(`floor client failed (${r.code}): ${JSON.stringify(r.json)} ${r.err.trim().slice(-500)}`);
   return r;
 }
 
+/** @param {number[]} xs */
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return (s.length % 2 ? s[m] : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2) ?? NaN;
 };
+/** @param {Measured[]} rs @returns {Summary} */
 const summary = (rs) => ({ seconds: median(rs.map((r) => r.seconds)), cpu: median(rs.map((r) => r.cpuSeconds)), rss: median(rs.map((r) => r.rssMiB)) });
 
-/** Interleaved runs of two senders; `after` cleans up between runs. */
+/**
+ * Interleaved runs of two senders; `after` cleans up between runs.
+ * @param {number} runs
+ * @param {(i: number) => Promise<Measured>} a
+ * @param {(i: number) => Promise<Measured>} b
+ * @param {() => Promise<void>} after
+ * @param {string} label
+ * @returns {Promise<[Summary, Summary]>}
+ */
 async function interleave(runs, a, b, after, label) {
+  /** @type {Measured[]} */
   const as = [];
+  /** @type {Measured[]} */
   const bs = [];
   for (let i = 0; i < runs; i++) {
-    as.push(await a(i));
+    const ra = await a(i);
+    as.push(ra);
     await after();
-    bs.push(await b(i));
+    const rb = await b(i);
+    bs.push(rb);
     await after();
-    console.log(`${label} run ${i + 1}/${runs}: ${fmt(as[i].seconds, 2)} s / ${fmt(bs[i].seconds, 2)} s, ${fmt(as[i].cpuSeconds, 2)} / ${fmt(bs[i].cpuSeconds, 2)} CPU-s, ${fmt(as[i].rssMiB)} / ${fmt(bs[i].rssMiB)} MiB`);
+    console.log(`${label} run ${i + 1}/${runs}: ${fmt(ra.seconds, 2)} s / ${fmt(rb.seconds, 2)} s, ${fmt(ra.cpuSeconds, 2)} / ${fmt(rb.cpuSeconds, 2)} CPU-s, ${fmt(ra.rssMiB)} / ${fmt(rb.rssMiB)} MiB`);
   }
   return [summary(as), summary(bs)];
 }
 
+/** @param {number} n */
 const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '?');
+/** @param {Summary} s @param {number} mib */
 const side = (s, mib) => `${fmt(mib / s.seconds, 0)} MiB/s, ${fmt(s.cpu, 2)} CPU-s, ${fmt(s.rss)} MiB`;
 
 /** Sections 1 and 2: the development broker without disk work. */
@@ -103,7 +138,10 @@ export async function benchSinkBroker({ work, file, sizeMiB, runs, row, failed }
   const broker = await startBenchBroker(dataDir, ['--log-level', 'warn', '--sink']);
   const clean = async () => rmSync(join(dataDir, 'exports'), { recursive: true, force: true });
   try {
-    for (const [chunk, window] of [[65536, 16], [524288, 16]]) {
+    for (const [chunk, window] of /** @type {[number, number][]} */ ([
+      [65536, 16],
+      [524288, 16],
+    ])) {
       try {
         const [agent, floor] = await interleave(
           runs,

@@ -1,3 +1,4 @@
+// @ts-check
 // Does the agent upload a large file with a tiny JavaScript heap? Runs
 // `node --max-old-space-size=N dist/ftagent.js send FILE --json` against the development broker
 // (native, loopback) for a list of N, checks the broker's export byte for byte (sha256), and reports
@@ -107,8 +108,8 @@ function send(flags, port, clientId, cwd) {
 
 const stopBroker = (child) =>
   new Promise((res) => {
-    if (child.exitCode !== null) return res();
-    child.once('exit', () => res());
+    if (child.exitCode !== null) return res(undefined);
+    child.once('exit', () => res(undefined));
     child.kill('SIGTERM');
   });
 

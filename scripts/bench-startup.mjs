@@ -1,3 +1,4 @@
+// @ts-check
 // Start-up cost and size of the agent bundle: the median wall time of a fresh process running
 // `node dist/ftagent.js --version` and `node dist/ftagent.js send --help`, against `node -e 0`
 // (the floor: Node itself), and the bundle's size on disk and gzipped. Targets: start ≤ 2× the
@@ -56,14 +57,14 @@ const cases = [
 ];
 
 // Interleave the cases run by run so that drift in machine load affects them all alike.
-const samples = cases.map(() => []);
+const samples = cases.map(() => /** @type {number[]} */ ([]));
 const failures = cases.map(() => '');
 for (const c of cases) once(c.argv); // warm the page cache
 for (let i = 0; i < runs; i++) {
   cases.forEach((c, k) => {
     if (failures[k]) return;
     const r = once(c.argv);
-    if (r.ok) samples[k].push(r.ms);
+    if (r.ok) samples[k]?.push(r.ms);
     else failures[k] = r.stderr.split('\n')[0] || 'non-zero exit';
   });
 }

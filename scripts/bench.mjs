@@ -72,7 +72,7 @@ function runScript(script, scriptArgs, env = {}) {
     child.once('exit', (code) => {
       const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
       try {
-        ok(JSON.parse(line));
+        ok(JSON.parse(line ?? ''));
       } catch {
         fail(new Error(`${script} exited ${code} without a JSON result`));
       }
@@ -106,7 +106,11 @@ async function throughputAndRss() {
       // The third pair tells JIT warm-up from growth: a 16 MiB upload ends before V8's optimizing
       // compiler runs, whose working memory (malloc'd, kept by the allocator) a longer upload pays
       // once; without it the two sizes show what grows with the file.
-      for (const [label, flags] of [['node defaults', []], [`unit flags ${deviceNodeFlags().join(' ')}`, deviceNodeFlags()], ['--no-opt, diagnostic: no optimizing compiler', ['--no-opt']]]) {
+      for (const [label, flags] of /** @type {[string, string[]][]} */ ([
+        ['node defaults', []],
+        [`unit flags ${deviceNodeFlags().join(' ')}`, deviceNodeFlags()],
+        ['--no-opt, diagnostic: no optimizing compiler', ['--no-opt']],
+      ])) {
         const small = await agentSend(broker.port, makeFile(work, 'rss-16.bin', 16 * MiB), 'rss-16', { nodeFlags: flags });
         rmSync(join(work, 'rss-16.bin'));
         dropBrokerFiles();

@@ -1,3 +1,4 @@
+// @ts-check
 // Builds the two single-file bundles: dist/ftagent.js (the device agent) and dist/ftbroker.js
 // (the development broker). CommonJS, every dependency inside, runnable by Node 18 from any folder.
 //
@@ -25,10 +26,14 @@ const sep = String.raw`[\\/]`;
 const inPackage = (name, dir = '') =>
   new RegExp(`${sep}node_modules${sep}${name}${sep}${dir.split('/').filter(Boolean).map((d) => `${d}${sep}`).join('')}[^\\\\/]+$`);
 
+/** @typedef {{ request: string; importer: RegExp; contents: string }} Stub */
+/** @typedef {{ entry: string; out: string; stubs?: Stub[]; forbidden?: string[] }} BundleSpec */
+
 /**
  * Each stub replaces one import, and only when it comes from the named importer, so a package
  * that really needs one of these modules still gets the real thing (and then trips the guard below).
  */
+/** @type {Stub[]} */
 export const agentStubs = [
   {
     // mqtt/build/lib/connect/index.js: `require('./ws').streamBuilder` for ws:// and wss://.
@@ -94,6 +99,11 @@ export const agentForbidden = [
   ...['memfs', '@jsonjoy.com'],
 ];
 
+/**
+ * @param {Stub[]} stubs
+ * @param {Set<string>} used
+ * @returns {import('esbuild').Plugin}
+ */
 function stubPlugin(stubs, used) {
   const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const filter = new RegExp(`^(?:${stubs.map((s) => escape(s.request)).join('|')})$`);
@@ -103,11 +113,11 @@ function stubPlugin(stubs, used) {
       b.onResolve({ filter }, (args) => {
         const index = stubs.findIndex((s) => s.request === args.path && s.importer.test(args.importer));
         if (index < 0) return undefined;
-        used.add(stubs[index].request);
+        used.add(args.path);
         return { path: String(index), namespace: 'ftagent-stub' };
       });
       b.onLoad({ filter: /.*/, namespace: 'ftagent-stub' }, (args) => ({
-        contents: stubs[Number(args.path)].contents,
+        contents: stubs[Number(args.path)]?.contents ?? '',
         loader: 'js',
       }));
     },
@@ -115,6 +125,11 @@ function stubPlugin(stubs, used) {
 }
 
 /** esbuild options for one bundle; exported so tests and measurements build exactly like this. */
+/**
+ * @param {BundleSpec} spec
+ * @param {Set<string>} used
+ * @returns {import('esbuild').BuildOptions & { metafile: true }}
+ */
 export function bundleOptions({ entry, out, stubs = [] }, used = new Set()) {
   return {
     absWorkingDir: root,
@@ -144,6 +159,7 @@ export function leakedPackages(metafile, forbidden) {
   );
 }
 
+/** @type {(BundleSpec & { forbidden: string[] })[]} */
 export const bundles = [
   { entry: 'src/cli/bin.ts', out: 'dist/ftagent.js', stubs: agentStubs, forbidden: agentForbidden },
   { entry: 'src/devbroker/bin.ts', out: 'dist/ftbroker.js', stubs: [], forbidden: [] },

@@ -1,3 +1,4 @@
+// @ts-check
 // `npm run demo`: start the development broker on a free loopback port, upload a generated sample
 // file with `ftagent send`, and show where it landed on the broker and that its SHA-256 matches.
 import { spawn } from 'node:child_process';

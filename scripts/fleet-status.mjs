@@ -31,7 +31,8 @@ const client = mqtt.connect(values.broker, {
   clientId: `fleet-status-${process.pid}`,
   reconnectPeriod: 0,
   connectTimeout: 10_000,
-  ...(values.username ? { username: values.username, password: process.env.FTAGENT_PASSWORD } : {}),
+  ...(values.username ? { username: values.username } : {}),
+  ...(values.username && process.env.FTAGENT_PASSWORD !== undefined ? { password: process.env.FTAGENT_PASSWORD } : {}),
 });
 client.on('error', (err) => {
   process.stderr.write(`fleet-status: ${values.broker}: ${err.message}\n`);
@@ -53,9 +54,11 @@ function quiet() {
   clearTimeout(timer);
   timer = setTimeout(finish, waitMs);
 }
-client.on('connect', async () => {
-  await client.subscribeAsync(values.filter, { qos: 1 });
-  quiet();
+client.on('connect', () => {
+  client.subscribeAsync(values.filter, { qos: 1 }).then(quiet, (/** @type {Error} */ err) => {
+    process.stderr.write(`fleet-status: cannot subscribe to ${values.filter}: ${err.message}\n`);
+    process.exit(1);
+  });
 });
 
 function finish() {

@@ -75,7 +75,9 @@ async function main() {
   socket.on('close', () => fail('the broker closed the connection'));
 
   // Incoming frames: CONNACK, then PUBACKs (packet id → its waiter).
+  /** @type {Buffer} */
   let pending = Buffer.alloc(0);
+  /** @type {((rc: number) => void) | null} */
   let onConnack = null;
   const waiting = new Map();
   socket.on('data', (data) => {
@@ -87,19 +89,20 @@ async function main() {
       let i = 1;
       for (; i < 5; i++) {
         if (i >= pending.length) return;
-        length += (pending[i] & 0x7f) * mult;
+        const byte = /** @type {number} */ (pending[i]);
+        length += (byte & 0x7f) * mult;
         mult *= 128;
-        if ((pending[i] & 0x80) === 0) break;
+        if ((byte & 0x80) === 0) break;
       }
       const start = i + 1;
       if (pending.length < start + length) return;
-      const type = pending[0] >> 4;
+      const type = /** @type {number} */ (pending[0]) >> 4;
       const body = pending.subarray(start, start + length);
       pending = pending.subarray(start + length);
-      if (type === 2) onConnack?.(body[1]);
+      if (type === 2) onConnack?.(body[1] ?? 0x80);
       else if (type === 4) {
         const id = body.readUInt16BE(0);
-        const rc = length > 2 ? body[2] : 0;
+        const rc = length > 2 ? (body[2] ?? 0) : 0;
         const w = waiting.get(id);
         waiting.delete(id);
         w?.(rc);
@@ -108,7 +111,7 @@ async function main() {
   });
 
   socket.write(connectFrame());
-  const connackRc = await new Promise((ok) => (onConnack = ok));
+  const connackRc = await /** @type {Promise<number>} */ (new Promise((ok) => (onConnack = ok)));
   if (connackRc !== 0) fail(`CONNACK reason code 0x${connackRc.toString(16)}`);
 
   let nextId = 1;
@@ -116,7 +119,7 @@ async function main() {
     new Promise((ok, ko) => {
       const id = nextId;
       nextId = nextId === 0xffff ? 1 : nextId + 1;
-      waiting.set(id, (rc) => (rc < 0x80 ? ok() : ko(new Error(`${topic}: reason code 0x${rc.toString(16)}`))));
+      waiting.set(id, (rc) => (rc < 0x80 ? ok(undefined) : ko(new Error(`${topic}: reason code 0x${rc.toString(16)}`))));
       socket.cork();
       socket.write(publishHeader(topic, id, payload.length));
       if (payload.length > 0) socket.write(payload);
@@ -132,6 +135,7 @@ async function main() {
   for (let offset = 0; offset < size; offset += chunk) {
     while (inFlight.size >= window) await Promise.race(inFlight);
     const buffer = free.pop();
+    if (!buffer) throw new Error('no free buffer although fewer than window publishes are in flight');
     const n = readSync(fd, buffer, 0, Math.min(chunk, size - offset), offset);
     const bytes = buffer.subarray(0, n);
     hash.update(bytes);

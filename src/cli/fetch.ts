@@ -13,7 +13,6 @@ import { systemClock } from '../mqtt/clock';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { defaultMaxPacketSize, nftpPacketOverhead } from '../mqtt/inbound-packet-cap';
 import type { SniffResponse } from '../protocol/file-sniffer';
-import type { NftpWidth } from '../protocol/nftp-packets';
 import { prepareRoots } from '../transfer/confine';
 import type { NftpReceiveResult } from '../transfer/nftp-receiver';
 import { ReceiveLimits } from '../transfer/receive-limits';
@@ -78,7 +77,7 @@ export function planFetch(argv: string[], io: CliIo): FetchPlan {
     overwrite: v.overwrite === true,
     // An nftp block must fit in one packet we accept.
     connection: { ...connectionFromFlags(v, io, usageError), maximumPacketSize: Math.max(defaultMaxPacketSize, (blockSize ?? 32768) + nftpPacketOverhead) },
-    nftp: { width: width as NftpWidth, helloWaitMs: helloWait * 1000, ...(blockSize !== undefined ? { blockSize } : {}) },
+    nftp: { width, helloWaitMs: helloWait * 1000, ...(blockSize !== undefined ? { blockSize } : {}) },
     requestTimeoutMs: timeout * 1000,
     json: v.json === true,
     quiet: v.quiet === true,

@@ -7,7 +7,6 @@ import { loadConfig } from '../config/load-config';
 import { Daemon } from '../daemon/daemon';
 import { countingFs, type WriteCounter } from '../daemon/counting-fs';
 import { acquireDaemonLock } from '../daemon/daemon-lock';
-import { FtError } from '../errors';
 import { createLogger } from '../log';
 import { createNodeDurableFs } from '../storage/node-fs';
 import type { CliCommand, CliIo } from './command';

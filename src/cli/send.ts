@@ -11,7 +11,6 @@ import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { safeFileName } from '../protocol/emqx-ft-filemeta';
 import { totalBytes } from '../storage/byte-ranges';
-import { sourceUnreadable } from '../transfer/source-file';
 import { uploadFile, validateUploadOptions } from '../transfer/upload';
 import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
 import { reportFailure, type CliCommand, type CliIo } from './command';

@@ -29,7 +29,8 @@ export class PriorityGate {
 
   /** The link as a normal or low job sees it. */
   yieldingLink(inner: CommandLink): CommandLink {
-    const gate = this;
+    const waiters = this.waiters;
+    const highRunning = (): boolean => this.highRunning();
     return {
       get clientId() {
         return inner.clientId;
@@ -40,14 +41,14 @@ export class PriorityGate {
       isUp: () => inner.isUp(),
       currentUrl: () => inner.currentUrl(),
       limits: () => inner.limits(),
-      freeSlots: () => (gate.highRunning() ? 0 : inner.freeSlots()),
+      freeSlots: () => (highRunning() ? 0 : inner.freeSlots()),
       send: (topic, payload, observer) => inner.send(topic, payload, observer),
       listen(listener) {
         const off = inner.listen(listener);
-        gate.waiters.add(listener);
+        waiters.add(listener);
         return () => {
           off();
-          gate.waiters.delete(listener);
+          waiters.delete(listener);
         };
       },
     };

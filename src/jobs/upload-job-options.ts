@@ -96,7 +96,7 @@ export function decodeQueuedOptions(raw: Record<string, unknown>, jobId: string)
     out[key] = value;
   }
   // Every key was checked against its type above.
-  return out as QueuedUploadOptions;
+  return out;
 }
 
 /** The same options as a JSON object for JobSpec.options (undefined keys dropped). */

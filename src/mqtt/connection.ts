@@ -84,8 +84,6 @@ export class Connection {
   private loop: Promise<void> | null = null;
   private urlIndex = 0;
   private readonly budget: ReconnectBudget;
-  /** Why the current client is being dropped by us (a malformed packet), if it is. */
-  private dropReason: string | null = null;
 
   constructor(
     readonly options: ConnectionOptions,

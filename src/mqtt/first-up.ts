@@ -21,6 +21,8 @@ export function untilFirstUp<E extends UpOrFailed>(listen: (listener: (e: E) => 
     if (started) {
       started.catch((err: unknown) => {
         off();
+        // The starter's own rejection, passed on unchanged (an FtError, as the starters throw).
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
         reject(err);
       });
     }

@@ -20,7 +20,7 @@
  * keeps copying, which is correct, only more memory) when they are not what it expects;
  * test/engine/no-copy-publish.test.ts fails if an upgrade of `mqtt` makes it a no-op.
  */
-import type { IPublishPacket, MqttClient, Packet } from 'mqtt';
+import type { MqttClient, Packet } from 'mqtt';
 
 type Done = (err?: Error) => void;
 type StoreAndSend = (this: ClientInternals, packet: Packet, cb: Done | undefined, cbStorePut: () => void) => void;
@@ -46,7 +46,7 @@ export function storeWithoutCopy(client: MqttClient): boolean {
   const byReference: StoreAndSend = function (packet, cb, cbStorePut) {
     // A topic alias makes MQTT.js store a repaired copy with the full topic: leave that path alone
     // (ftagent never sets aliases, so this is only a guard). PUBREL (QoS 2) is not ours either.
-    if (packet.cmd !== 'publish' || (packet as IPublishPacket).properties?.topicAlias !== undefined) {
+    if (packet.cmd !== 'publish' || (packet).properties?.topicAlias !== undefined) {
       copying.call(this, packet, cb, cbStorePut);
       return;
     }

@@ -41,7 +41,7 @@ export function redactStderrWhileDebugging(secret: string, env: NodeJS.ProcessEn
       return out;
     };
     process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
-      write(typeof chunk === 'string' ? scrub(chunk) : Buffer.isBuffer(chunk) ? Buffer.from(scrub(chunk.toString('utf8')), 'utf8') : chunk, ...rest)) as typeof process.stderr.write;
+      write(typeof chunk === 'string' ? scrub(chunk) : Buffer.isBuffer(chunk) ? Buffer.from(scrub(chunk.toString('utf8')), 'utf8') : chunk, ...rest));
   }
   stderrSecrets.add(secret);
 }

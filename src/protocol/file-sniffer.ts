@@ -258,7 +258,7 @@ function idList(topic: string, f: Record<string, unknown>, key: string): SniffId
   if (!Array.isArray(v) || !v.every(isId)) {
     throw malformed(topic, `its "${key}" is not a list of ids`);
   }
-  return v as SniffId[];
+  return v;
 }
 
 function dirEntries(topic: string, v: unknown): DirEntry[] {

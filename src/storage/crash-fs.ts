@@ -103,7 +103,7 @@ export class CrashFs implements RawFs {
         }
       }
     };
-    build(this.vol.statSync(ROOT).ino as number, ROOT);
+    build(this.vol.statSync(ROOT).ino, ROOT);
     return new CrashFs(vol, this.options);
   }
 
@@ -126,7 +126,7 @@ export class CrashFs implements RawFs {
   async openForWrite(path: string, mode: number): Promise<RawFile> {
     this.boundary(`open ${path}`);
     const fd = this.vol.openSync(path, 'w', mode);
-    const ino = this.vol.fstatSync(fd).ino as number;
+    const ino = this.vol.fstatSync(fd).ino;
     return {
       write: async (data) => {
         this.boundary(`write ${path} ${data.length}B`);
@@ -138,7 +138,7 @@ export class CrashFs implements RawFs {
       },
       sync: async () => {
         this.boundary(`fsync ${path}`);
-        const size = this.vol.fstatSync(fd).size as number;
+        const size = this.vol.fstatSync(fd).size;
         const data = new Uint8Array(size);
         this.vol.readSync(fd, data, 0, size, 0);
         this.image.files.set(ino, data);

@@ -95,11 +95,12 @@ export class Machine<S extends string, E extends MachineEvent, C> {
     this.current = to;
     // Sessions see several events per segment: build the line only when someone reads it.
     if (this.log.isLevelEnabled('debug')) this.log.debug({ from, event: event.kind, to }, `${this.label} ${from} --${event.kind}--> ${to}`);
-    const onEnter = this.hooks.onEnter;
-    if (!onEnter) return;
-    const next = this.guard('onEnter', to, () => onEnter(this.ctx, to, from));
+    const hooks = this.hooks;
+    if (!hooks.onEnter) return;
+    const onEnter = (state: S, previous: S): void => hooks.onEnter?.(this.ctx, state, previous);
+    const next = this.guard('onEnter', to, () => onEnter(to, from));
     // The error state is entered like any other (a session resolves its run() on entering it), once.
-    if (next !== undefined && next !== to) this.guard('onEnter', next, () => onEnter(this.ctx, next, to));
+    if (next !== undefined && next !== to) this.guard('onEnter', next, () => onEnter(next, to));
   }
 
   /**

@@ -400,7 +400,7 @@ function checkEndTime(c: Ctx, waitMs: number, when: string): void {
 }
 
 function endTimeError(c: Ctx, when: string): FtError {
-  return new FtError('GAVE_UP', `job ${c.o.job_id} reached its end time ${when}; ${c.o.file} was not sent`, {
+  return new FtError('GAVE_UP', `job ${String(c.o.job_id)} reached its end time ${when}; ${c.o.file} was not sent`, {
     details: { jobId: c.o.job_id, taskId: c.o.task_id, endTime: c.o.endTime, waits: c.waits, requests: c.requests },
   });
 }

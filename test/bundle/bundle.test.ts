@@ -79,7 +79,7 @@ function answerMqtt(socket: Socket): void {
   const parser = mqttPacket.parser({ protocolVersion: 4 });
   parser.on('packet', (packet) => {
     if (packet.cmd === 'connect') socket.write(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }));
-    if (packet.cmd === 'publish' && packet.qos === 1) socket.write(mqttPacket.generate({ cmd: 'puback', messageId: packet.messageId }));
+    if (packet.cmd === 'publish' && packet.qos === 1) socket.write(mqttPacket.generate({ cmd: 'puback', messageId: packet.messageId ?? 0 }));
     if (packet.cmd === 'disconnect') socket.end();
   });
   socket.on('data', (d: Buffer) => parser.parse(d));

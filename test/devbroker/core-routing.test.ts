@@ -132,7 +132,7 @@ describe('devbroker core: routing', () => {
     expect(msg).toMatchObject({ topic: 'q2', payload: 'once' });
     expect(msg?.packet.qos).toBe(1);
     // A QoS 0 marker published after proves nothing else came.
-    await raw.send({ cmd: 'publish', topic: 'q2', payload: Buffer.from('end'), qos: 0, dup: false, retain: false });
+    raw.send({ cmd: 'publish', topic: 'q2', payload: Buffer.from('end'), qos: 0, dup: false, retain: false });
     await box.waitFor(2);
     expect(box.messages.map((m) => m.payload)).toEqual(['once', 'end']);
   });

@@ -116,7 +116,7 @@ describe('file transfer through the broker', () => {
   it('echoes Correlation-Data on the Response-Topic', async () => {
     const { port } = await start();
     const c = await connect(port, 'dev-rt');
-    const replies: { topic: string; cd?: string }[] = [];
+    const replies: { topic: string; cd: string | undefined }[] = [];
     c.client.on('message', (topic, _payload, packet) => replies.push({ topic, cd: packet.properties?.correlationData?.toString() }));
     await c.client.subscribeAsync('replies/here', { qos: 1 });
     expect(await c.publish('$file-async/r1/abort', '', { properties: { responseTopic: 'replies/here', correlationData: Buffer.from('k1') } })).toBe(0);

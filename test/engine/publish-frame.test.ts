@@ -4,7 +4,7 @@ import { qos1PublishHeader } from '../../src/mqtt/publish-frame';
 
 /** The reference: MQTT.js's own codec, the whole packet. */
 function reference(topic: string, messageId: number, payload: Buffer, protocolVersion: 4 | 5): Buffer {
-  return mqttPacket.generate({ cmd: 'publish', qos: 1, dup: false, retain: false, topic, messageId, payload, ...(protocolVersion === 5 ? { properties: {} } : {}) } as mqttPacket.IPublishPacket, { protocolVersion });
+  return mqttPacket.generate({ cmd: 'publish', qos: 1, dup: false, retain: false, topic, messageId, payload, ...(protocolVersion === 5 ? { properties: {} } : {}) }, { protocolVersion });
 }
 
 describe('the hand-built QoS 1 PUBLISH header', () => {

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { ensureFreshBundles } from '../helpers/fresh-bundles';
 import { startMosquitto, tempDir, type Mosquitto } from '../interop/mosquitto';
 import { broker } from '../daemon/helpers';

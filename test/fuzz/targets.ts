@@ -56,7 +56,7 @@ const request = { request_id: 'r-1', path: '/data/a.csv', target_path: 'in/a.csv
 const sniffer: FuzzTarget = {
   name: '$file_sniffer message',
   seeds: [
-    ...sniffVerbs.map((verb) => encodeSnifferRequest({ verb, ...request } as Parameters<typeof encodeSnifferRequest>[0])),
+    ...sniffVerbs.map((verb) => encodeSnifferRequest({ verb, ...request })),
     encodeSnifferResponse(request, { ack: 'WAIT', timeout: 1000 }),
     encodeSnifferResponse(request, { ack: 'ok', topic: '$file/0123456789abcdef0123456789abcdef' }),
     encodeSnifferResponse({ request_id: 'r-2', path: '/data' }, { result: 'OK', type: 'folder', folder_include: [{ name: 'a', type: 'file' }] }),

@@ -137,7 +137,7 @@ export async function startHostileBroker(script: HostileScript = {}): Promise<Ho
     },
     disconnectAll(reasonCode: number) {
       for (const s of sockets) {
-        if (versions.get(s) === 5) s.write(mqtt.generate({ cmd: 'disconnect', reasonCode } as mqtt.Packet, { protocolVersion: 5 }));
+        if (versions.get(s) === 5) s.write(mqtt.generate({ cmd: 'disconnect', reasonCode }, { protocolVersion: 5 }));
         s.end();
       }
     },

@@ -12,11 +12,10 @@ import { createStoreServer, lateBoundCore, type StoreServer, type StoreVerbHandl
 import { createDownloadHandler, type DownloadHandler } from '../../src/devbroker/store-server/download-handler';
 import { createPushControl } from '../../src/devbroker/store-server/push-control';
 import { pushFile, type PushFileOptions, type PushStarted } from '../../src/devbroker/store-server/push-file';
-import { silentLogger, type Logger } from '../../src/log';
+import { silentLogger } from '../../src/log';
 import { systemClock } from '../../src/mqtt/clock';
 import { Connection } from '../../src/mqtt/connection';
 import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
-import type { NftpSink } from '../../src/transfer/nftp-ports';
 import { StoreChannel } from '../../src/transfer/store-channel';
 import { startStoreReceiver, type SinkFactory, type StoreReceiverOptions, type NftpReceiveSettings, type StoreReceiveRecord, type StoreReceiver } from '../../src/transfer/store-receive';
 

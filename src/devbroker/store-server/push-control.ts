@@ -6,7 +6,6 @@
  * Development broker only: whoever can connect can trigger pushes from `<dataDir>/store/files/`.
  */
 import type { PublishInterceptor } from '../types';
-import type { NftpSendFaults } from './push-faults';
 import { pushFile, type PushFileOptions } from './push-file';
 import type { StoreServerContext } from './types';
 
@@ -64,6 +63,6 @@ function parseCommand(raw: Buffer): PushFileOptions | string {
     ...(taskId !== undefined ? { taskId } : {}),
     ...(scriptId !== undefined ? { scriptId } : {}),
     ...(typeof c.lingerMs === 'number' && Number.isSafeInteger(c.lingerMs) && c.lingerMs >= 0 ? { lingerMs: c.lingerMs } : {}),
-    ...(typeof c.faults === 'object' && c.faults !== null ? { faults: c.faults as NftpSendFaults } : {}),
+    ...(typeof c.faults === 'object' && c.faults !== null ? { faults: c.faults } : {}),
   };
 }

@@ -37,7 +37,7 @@ export class SessionTokens {
   /** A grant, or null when the job's tokens are all taken (the caller answers WAIT). */
   take(jobId: string): TokenGrant | null {
     let tokens = this.held.get(jobId);
-    if (!tokens) this.held.set(jobId, (tokens = new Map()));
+    if (!tokens) this.held.set(jobId, (tokens = new Map<number, () => void>()));
     if (tokens.size >= this.limitFor(jobId)) return null;
     const id = ++this.seq;
     const job = tokens;

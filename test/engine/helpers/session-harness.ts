@@ -16,14 +16,15 @@ export interface Run {
   source: MemorySource;
 }
 
-export function startUpload(link: ScriptedLink, source: MemorySource, options: Partial<UploadOptions> = {}, clock = new FakeClock(1_000_000)): Run {
+export function startUpload(link: ScriptedLink, source: MemorySource, options: { [K in keyof UploadOptions]?: UploadOptions[K] | undefined } = {}, clock = new FakeClock(1_000_000)): Run {
+  // An option given as `undefined` drops the harness default, so the agent's own default applies.
+  const merged: Record<string, unknown> = { path: source.path, mode: 'sync', chunkSize: 1000, window: 4, fileId: 'f1' };
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) delete merged[key];
+    else merged[key] = value;
+  }
   const opts = withUploadDefaults({
-    path: source.path,
-    mode: 'sync',
-    chunkSize: 1000,
-    window: 4,
-    fileId: 'f1',
-    ...options,
+    ...(merged as unknown as UploadOptions),
     retry: { maxCommandAttempts: 5, maxUnansweredInits: 3, maxRestarts: 2, maxResendAll: 2, maxPauses: 5, backoff: { baseMs: 100, capMs: 1000 }, ...options.retry },
   });
   const promise = uploadFile(opts, { link, clock, logger: silentLogger, opener: openerFor(source), random: () => 0.5 });

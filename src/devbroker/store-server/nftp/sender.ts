@@ -175,7 +175,7 @@ export class NftpFileSender {
         this.onAbort = undefined;
         then();
       };
-      this.onAbort = () => done(() => reject(this.aborted));
+      this.onAbort = () => done(() => reject(this.aborted ?? new FtError('INTERRUPTED', `store nftp send of ${this.o.name} stopped`)));
       void until?.then(() => done(() => resolve(true)));
     });
   }
