@@ -95,7 +95,7 @@ export const agentStubs = [
 /** Packages that must not appear in the agent bundle: what the stubs above keep out, and test fakes. */
 export const agentForbidden = [
   ...['ws', 'socks', 'ip-address', 'smart-buffer', 'worker-timers', 'thread-stream'],
-  // memfs backs the test-only file systems (src/storage/crash-fs.ts); shipping it is a wrong import.
+  // memfs backs the test-only file systems (test/helpers/crash-fs.ts); shipping it is a wrong import.
   ...['memfs', '@jsonjoy.com'],
 ];
 

@@ -7,7 +7,7 @@ import { fileLimits, readBounded } from '../config/bounded-read';
 import { resolve } from 'node:path';
 import { FtError, errnoCode } from '../errors';
 import { defaultConfigPath, loadConfig } from '../config/load-config';
-import { StoreJobStore, type JobState, type StoredJob } from '../jobs/job-store';
+import { StoreJobStore, type JobState, type StoredJob } from '../jobs/store-job-state';
 import { parseSchedule } from '../jobs/schedule';
 import { parseStoreJob } from '../jobs/store-job';
 import { parseJsonKeepingIds } from '../protocol/json-ids';

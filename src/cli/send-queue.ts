@@ -11,7 +11,7 @@ import { SpoolAdmission } from '../jobs/spool-admission';
 import { outboxFor } from '../daemon/fleet-setup';
 import { silentLogger } from '../log';
 import type { JobRecord } from '../storage/job-record';
-import { validateUploadValues } from '../transfer/upload';
+import { validateUploadValues } from '../transfer/emqx-ft/upload';
 import type { CliIo } from './command';
 import { exitCodeOf, exitStatus } from './exit-codes';
 import { checkSourceFile } from './source-path';

@@ -5,14 +5,14 @@
 import { basename, resolve } from 'node:path';
 import { FtError } from '../errors';
 import { createLogger, type LogLevel } from '../log';
-import { systemClock } from '../mqtt/clock';
+import { systemClock } from '../time/clock';
 import { ByteRateLimit, parseByteRate } from '../mqtt/byte-rate-limit';
 import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import { safeFileName } from '../protocol/emqx-ft-filemeta';
 import { totalBytes } from '../storage/byte-ranges';
-import { uploadFile, validateUploadOptions } from '../transfer/upload';
-import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/upload-options';
+import { uploadFile, validateUploadOptions } from '../transfer/emqx-ft/upload';
+import { withUploadDefaults, type UploadOptions, type UploadResult } from '../transfer/emqx-ft/upload-options';
 import { reportFailure, type CliCommand, type CliIo } from './command';
 import { connectionFlagSpec, connectionFromFlags, logLevelFromFlag, outputFlagSpec } from './connection-flags';
 import { exitStatus } from './exit-codes';

@@ -5,7 +5,7 @@
  * what their last run did.
  */
 import { FtError, isFtError } from '../errors';
-import { StoreJobStore, type JobState, type RunRecord, type StoredJob } from '../jobs/job-store';
+import { StoreJobStore, type JobState, type RunRecord, type StoredJob } from '../jobs/store-job-state';
 import { parseSchedule } from '../jobs/schedule';
 import { priorityOf } from '../jobs/spool-index';
 import type { JobPriority } from '../jobs/upload-job-options';

@@ -3,7 +3,7 @@
  * with `send --queue` (checked when queued, so the daemon never meets a value it refuses) or in the
  * config file. Each check returns what is wrong, or undefined.
  */
-import { maxTimerMs } from '../mqtt/clock';
+import { maxTimerMs } from '../time/clock';
 
 export interface IntegerRange {
   min: number;

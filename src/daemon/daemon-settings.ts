@@ -8,8 +8,8 @@ import { FtError } from '../errors';
 import { tlsMaterialProblem } from '../mqtt/connect-errors';
 import type { JobUploadDefaults } from '../jobs/upload-job-options';
 import type { ConnectionOptions, TlsMaterial } from '../mqtt/connection';
-import type { NftpReceiveSettings } from '../transfer/store-receive';
-import type { StoreUploadNftpOptions } from '../transfer/store-upload';
+import type { NftpReceiveSettings } from '../transfer/store/store-receive';
+import type { StoreUploadNftpOptions } from '../transfer/store/store-upload';
 
 export async function connectionOptionsFrom(config: Config): Promise<ConnectionOptions> {
   const tls: TlsMaterial = {};

@@ -7,8 +7,8 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { watchUpload, type Config } from '../config/load-config';
 import type { Logger } from '../log';
-import type { BackoffPolicy } from '../mqtt/backoff';
-import { systemClock, type Clock } from '../mqtt/clock';
+import type { BackoffPolicy } from '../time/backoff';
+import { systemClock, type Clock } from '../time/clock';
 import type { Connection } from '../mqtt/connection';
 import type { DurableFs } from '../storage/durable-fs';
 import { Spool } from '../storage/spool';

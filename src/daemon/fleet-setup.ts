@@ -5,12 +5,12 @@
  */
 import type { Config } from '../config/load-config';
 import type { Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
+import type { Clock } from '../time/clock';
 import type { DurableFs } from '../storage/durable-fs';
 import type { JobRecord } from '../storage/job-record';
 import type { Spool } from '../storage/spool';
-import { prepareRoots } from '../transfer/confine';
-import type { StoreReceiveRecord } from '../transfer/store-receive';
+import { prepareRoots } from '../transfer/store/confine';
+import type { StoreReceiveRecord } from '../transfer/store/store-receive';
 import { SpoolAdmission } from '../jobs/spool-admission';
 import { SpoolIndex, priorityOf } from '../jobs/spool-index';
 import type { JobOutcome } from '../jobs/upload-job-runner';

@@ -7,8 +7,8 @@
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import type { Logger } from '../log';
-import { backoffDelay, type BackoffPolicy } from '../mqtt/backoff';
-import { sleep, type Clock } from '../mqtt/clock';
+import { backoffDelay, type BackoffPolicy } from '../time/backoff';
+import { sleep, type Clock } from '../time/clock';
 import { CommandChannel } from '../mqtt/command-channel';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
 import type { ByteRateLimit } from '../mqtt/byte-rate-limit';

@@ -8,13 +8,13 @@
 import { watch } from 'node:fs';
 import type { Config } from '../config/load-config';
 import type { Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
+import type { Clock } from '../time/clock';
 import type { Connection } from '../mqtt/connection';
 import type { DurableFs } from '../storage/durable-fs';
 import { startStoreJobs, type StoreJobsHandle } from '../jobs/store-runner';
-import { StoreChannel } from '../transfer/store-channel';
-import { startStoreReceiver, type StoreReceiveRecord, type StoreReceiver } from '../transfer/store-receive';
-import { startFileServing, type FileServing } from '../transfer/store-serve';
+import { StoreChannel } from '../mqtt/store-channel';
+import { startStoreReceiver, type StoreReceiveRecord, type StoreReceiver } from '../transfer/store/store-receive';
+import { startFileServing, type FileServing } from '../transfer/store/store-serve';
 import { storeNftpReceiveFrom, storeNftpSendFrom } from './daemon-settings';
 import { StoreLink } from './store-link';
 

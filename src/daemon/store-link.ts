@@ -10,8 +10,8 @@
  */
 import { FtError } from '../errors';
 import type { SniffRequestBody, SniffResponse, SniffResponseFields, SniffVerb } from '../protocol/file-sniffer';
-import type { ForeignDownloadHandler, NftpTopic, StoreChannel, StoreRequestHandler, StoreRequestOptions } from '../transfer/store-channel';
-import type { StoreRequester } from '../transfer/store-upload';
+import type { ForeignDownloadHandler, NftpTopic, StoreChannel, StoreRequestHandler, StoreRequestOptions } from '../mqtt/store-channel';
+import type { StoreRequester } from '../transfer/store/store-upload';
 
 /** A handler registration, replayed on every channel attached later. */
 interface Registration {

@@ -5,8 +5,8 @@
  */
 import type { JobOutcome } from '../jobs/upload-job-runner';
 import type { JobRecord } from '../storage/job-record';
-import type { StoreReceiveRecord } from '../transfer/store-receive';
-import type { UploadResult } from '../transfer/upload-options';
+import type { StoreReceiveRecord } from '../transfer/store/store-receive';
+import type { UploadResult } from '../transfer/emqx-ft/upload-options';
 import type { SniffId } from '../protocol/file-sniffer';
 
 export type FleetEvent =

@@ -11,7 +11,7 @@
  */
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import type { Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
+import type { Clock } from '../time/clock';
 import type { Connection } from '../mqtt/connection';
 import type { EventOutbox } from './event-outbox';
 import type { FleetEvent } from './events';

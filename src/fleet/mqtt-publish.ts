@@ -5,7 +5,7 @@
  * makes, so its callback may never fire; docs/fleet.md).
  */
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
-import type { Clock } from '../mqtt/clock';
+import type { Clock } from '../time/clock';
 
 export function publishAcked(client: MqttClient, topic: string, payload: Buffer, options: IClientPublishOptions, clock: Clock, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -1,6 +1,6 @@
 /**
  * Which files a remote `upload` request may queue: only regular files under remote.uploadRoots,
- * confined exactly as pushed files are (src/transfer/confine.ts: no `..`, no symlink leading out,
+ * confined exactly as pushed files are (src/transfer/store/confine.ts: no `..`, no symlink leading out,
  * nothing that is not a regular file). `*` and `?` are allowed in the last component only (the
  * store system's wildcard rule); a pattern's folder is listed once, and more matches than
  * `maxFiles` refuse the whole request. Nothing here opens a file for reading.
@@ -8,7 +8,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FtError } from '../errors';
-import { confineExisting, type ConfineRoot } from '../transfer/confine';
+import { confineExisting, type ConfineRoot } from '../transfer/store/confine';
 import { checkWildcardPath, hasWildcard, wildcardMatcher } from '../jobs/wildcard';
 import { isTempName } from '../storage/durable-fs';
 

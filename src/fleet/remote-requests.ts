@@ -7,11 +7,11 @@
  */
 import { FtError } from '../errors';
 import type { Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
+import type { Clock } from '../time/clock';
 import { fileNameProblem, type JsonValue } from '../protocol/emqx-ft-filemeta';
 import type { JobRecord } from '../storage/job-record';
 import type { NewJob } from '../storage/spool';
-import type { ConfineRoot } from '../transfer/confine';
+import type { ConfineRoot } from '../transfer/store/confine';
 import { encodeQueuedOptions, jobPriorities, type JobPriority } from '../jobs/upload-job-options';
 import { resolveRemoteUpload } from './remote-paths';
 

@@ -6,7 +6,7 @@
  */
 import { statfs } from 'node:fs/promises';
 import { isFtError } from '../errors';
-import { StoreJobStore } from '../jobs/job-store';
+import { StoreJobStore } from '../jobs/store-job-state';
 import type { SpoolIndex } from '../jobs/spool-index';
 import { totalBytes } from '../storage/byte-ranges';
 import type { DurableFs } from '../storage/durable-fs';

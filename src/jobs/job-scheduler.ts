@@ -10,8 +10,8 @@
  */
 import { FtError } from '../errors';
 import type { Logger } from '../log';
-import { backoffDelay, type BackoffPolicy } from '../mqtt/backoff';
-import type { Clock } from '../mqtt/clock';
+import { backoffDelay, type BackoffPolicy } from '../time/backoff';
+import type { Clock } from '../time/clock';
 import type { CommandLink } from '../mqtt/command-link';
 import type { JobRecord } from '../storage/job-record';
 import type { Spool } from '../storage/spool';

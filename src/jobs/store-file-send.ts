@@ -6,9 +6,9 @@
  */
 import { FtError } from '../errors';
 import type { Logger } from '../log';
-import { sleep } from '../mqtt/clock';
-import { runStoreUpload, type Linger } from '../transfer/store-upload';
-import type { FileResult, RunRecord } from './job-store';
+import { sleep } from '../time/clock';
+import { runStoreUpload, type Linger } from '../transfer/store/store-upload';
+import type { FileResult, RunRecord } from './store-job-state';
 import type { StoreJobsOptions } from './store-runner';
 import type { StoreJob, StoreTask } from './store-job';
 import type { TransferSlots } from './transfer-slots';

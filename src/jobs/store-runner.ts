@@ -19,10 +19,10 @@
  */
 import { isFtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
+import type { Clock } from '../time/clock';
 import type { DurableFs } from '../storage/durable-fs';
-import type { Linger, StoreRequester, StoreUploadNftpOptions, StoreUploadOptions, StoreUploadResult } from '../transfer/store-upload';
-import { historyLimit, StoreJobStore, type FileResult, type JobState, type RunRecord, type StoredJob, type TaskResult } from './job-store';
+import type { Linger, StoreRequester, StoreUploadNftpOptions, StoreUploadOptions, StoreUploadResult } from '../transfer/store/store-upload';
+import { historyLimit, StoreJobStore, type FileResult, type JobState, type RunRecord, type StoredJob, type TaskResult } from './store-job-state';
 import { parseSchedule } from './schedule';
 import type { StoreJob, StoreTask } from './store-job';
 import { sendStoreFile, type FileSendContext } from './store-file-send';

@@ -6,7 +6,7 @@
 import { FtError } from '../errors';
 import type { JsonValue } from '../protocol/emqx-ft-filemeta';
 import type { FtMode } from '../protocol/emqx-ft-topics';
-import { withUploadDefaults, type UploadOptions } from '../transfer/upload-options';
+import { withUploadDefaults, type UploadOptions } from '../transfer/emqx-ft/upload-options';
 
 /** What to do when the source changed between two attempts of the same job. */
 export type SourceChangePolicy = 'fail' | 'restart';
@@ -45,7 +45,7 @@ export interface QueuedUploadOptions {
  */
 export interface JobUploadDefaults {
   mode: FtMode;
-  /** Unset: chosen from the broker's limits (transfer/upload-geometry.ts). */
+  /** Unset: chosen from the broker's limits (transfer/emqx-ft/upload-geometry.ts). */
   chunkSize?: number;
   window?: number;
   memoryBudget?: number;

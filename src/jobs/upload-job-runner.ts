@@ -10,7 +10,7 @@
 import { basename } from 'node:path';
 import { FtError, isFtError } from '../errors';
 import type { Logger } from '../log';
-import { systemClock, type Clock } from '../mqtt/clock';
+import { systemClock, type Clock } from '../time/clock';
 import type { CommandLink } from '../mqtt/command-link';
 import { encodeInitPayload, safeFileName } from '../protocol/emqx-ft-filemeta';
 import { totalBytes } from '../storage/byte-ranges';
@@ -18,10 +18,10 @@ import type { Checkpoint, CheckpointWriter } from '../storage/checkpoint';
 import type { JobRecord } from '../storage/job-record';
 import type { Spool } from '../storage/spool';
 import { describeChange, nodeSourceOpener, sameSource, type SourceIdentity, type SourceOpener } from '../transfer/source-file';
-import { uploadFile, validateUploadOptions } from '../transfer/upload';
-import { abandonTransfer } from '../transfer/upload-abort';
-import type { UploadOptions, UploadResult } from '../transfer/upload-options';
-import type { UploadSnapshot } from '../transfer/upload-snapshot';
+import { uploadFile, validateUploadOptions } from '../transfer/emqx-ft/upload';
+import { abandonTransfer } from '../transfer/emqx-ft/upload-abort';
+import type { UploadOptions, UploadResult } from '../transfer/emqx-ft/upload-options';
+import type { UploadSnapshot } from '../transfer/emqx-ft/upload-snapshot';
 import { decodeQueuedOptions, jobUploadOptions, type JobUploadDefaults, type QueuedUploadOptions } from './upload-job-options';
 
 export interface UploadJobDeps {

@@ -17,7 +17,7 @@ import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors';
 import type { Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
+import type { Clock } from '../time/clock';
 import type { JobRecord } from '../storage/job-record';
 import type { NewJob, Spool } from '../storage/spool';
 import type { DurableFs } from '../storage/durable-fs';

@@ -3,7 +3,7 @@
  * uplink also carries its tills. A token bucket holding at most one second of budget: a publish may
  * overdraw it, and nothing more goes out until it is paid back.
  */
-import type { Clock } from './clock';
+import type { Clock } from '../time/clock';
 
 export class ByteRateLimit {
   private tokens: number;

@@ -15,7 +15,7 @@ import { responseTopic } from '../protocol/emqx-ft-topics';
 import type { CommandLink, LinkEvent, LinkLimits, SendObserver } from './command-link';
 import type { Connection, ConnectionEvent } from './connection';
 import type { ByteRateLimit } from './byte-rate-limit';
-import { systemClock, type Clock } from './clock';
+import { systemClock, type Clock } from '../time/clock';
 import { untilFirstUp } from './first-up';
 import { qos1PublishHeader } from './publish-frame';
 
@@ -109,7 +109,7 @@ export class CommandChannel implements CommandLink {
     this.inFlight.set(packetId, { observer, packetId });
     this.options.rateLimit?.take(payload.length);
     // One write of header and payload: the payload goes by reference (a chunk is reused only after
-    // its PUBACK or the loss of this connection, see transfer/chunk-reader.ts).
+    // its PUBACK or the loss of this connection, see transfer/emqx-ft/chunk-reader.ts).
     stream.cork();
     stream.write(qos1PublishHeader(topic, packetId, payload.length, this.protocolVersion));
     if (payload.length > 0) stream.write(payload);

@@ -8,8 +8,8 @@
 import { connect, UniqueMessageIdProvider, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { FtError } from '../errors';
 import type { Logger } from '../log';
-import { defaultBackoff, type BackoffPolicy } from './backoff';
-import { sleep, type Clock } from './clock';
+import { defaultBackoff, type BackoffPolicy } from '../time/backoff';
+import { sleep, type Clock } from '../time/clock';
 import { linkLimitsFrom, protocolMaxPacket, type LinkLimits } from './ack-packets';
 import { capExceeded, capInboundPackets, defaultMaxPacketSize } from './inbound-packet-cap';
 import { storeWithoutCopy } from './no-copy-publish';

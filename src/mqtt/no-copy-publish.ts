@@ -13,7 +13,7 @@
  * `storeWithoutCopy` replaces that one step on one client: the packet itself (a reference to the
  * caller's buffer) goes into the outgoing store, then it is written exactly as before. This is only
  * safe because of the rule the upload engine keeps: a buffer handed to `publish` is not reused until
- * the PUBACK of that send or the death of the client that carried it (transfer/chunk-reader.ts,
+ * the PUBACK of that send or the death of the client that carried it (transfer/emqx-ft/chunk-reader.ts,
  * `Chunk`; test/engine/buffer-reuse.test.ts checks it). A client closed by us never writes again.
  *
  * It relies on MQTT.js internals, so it checks their shape and leaves the client untouched (MQTT.js

@@ -7,7 +7,7 @@
  *   (`progress()`, e.g. a command acknowledged) or the link stayed up for `stableMs`.
  * The backoff exponent is the sum of both, so the pause grows across cycles that achieve nothing.
  */
-import { backoffDelay, type BackoffPolicy } from './backoff';
+import { backoffDelay, type BackoffPolicy } from '../time/backoff';
 
 export interface ReconnectBounds {
   /** Consecutive failed connection attempts (over all URLs) before giving up. */

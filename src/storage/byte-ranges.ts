@@ -1,7 +1,7 @@
 /**
  * Byte intervals as a checkpoint stores them: sorted, merged, half-open [start, end).
  * Only what the storage layer needs to check and measure them. The upload engine keeps its live
- * set in transfer/range-set.ts, built on this type and sum (its arrays drop straight into a Checkpoint);
+ * set in transfer/emqx-ft/range-set.ts, built on this type and sum (its arrays drop straight into a Checkpoint);
  * storage sits below transfer and must not import it.
  */
 export type ByteRange = readonly [start: number, end: number];

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon';
-import { CrashFs, PowerCut } from '../../src/storage/crash-fs';
+import { CrashFs, PowerCut } from '../helpers/crash-fs';
 import type { DurableFs } from '../../src/storage/durable-fs';
 import { Spool } from '../../src/storage/spool';
 import { broker, daemonConfig, exportsOf, quietLog, sampleFile, until } from './helpers';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Daemon } from '../../src/daemon/daemon';
 import { createLogger } from '../../src/log';
-import { CrashFs } from '../../src/storage/crash-fs';
+import { CrashFs } from '../helpers/crash-fs';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import { Spool } from '../../src/storage/spool';
 import { broker, daemonConfig, exportsOf, quietLog, sampleFile, until } from './helpers';

@@ -9,7 +9,7 @@ import { Daemon } from '../../src/daemon/daemon';
 import { queryDir } from '../../src/devbroker/store-server/dir-query';
 import { pushFile } from '../../src/devbroker/store-server/push-file';
 import type { StoreServer } from '../../src/devbroker/store-server/index';
-import { StoreJobStore } from '../../src/jobs/job-store';
+import { StoreJobStore } from '../../src/jobs/store-job-state';
 import { parseStoreJob } from '../../src/jobs/store-job';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import { Spool } from '../../src/storage/spool';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load-config';
 import { Daemon } from '../../src/daemon/daemon';
-import { StoreJobStore } from '../../src/jobs/job-store';
+import { StoreJobStore } from '../../src/jobs/store-job-state';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import { encodeRecord } from '../../src/storage/record-codec';
 import { runCli } from '../helpers/cli-run';

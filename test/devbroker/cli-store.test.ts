@@ -7,10 +7,10 @@ import { parseBrokerArgs } from '../../src/devbroker/cli-options';
 import { startBroker, type RunningBroker } from '../../src/devbroker';
 import { judgeResult, parsePushArgs } from '../../src/devbroker/push-command';
 import { silentLogger } from '../../src/log';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { Connection } from '../../src/mqtt/connection';
-import { StoreChannel } from '../../src/transfer/store-channel';
-import { startStoreReceiver, type StoreReceiveRecord } from '../../src/transfer/store-receive';
+import { StoreChannel } from '../../src/mqtt/store-channel';
+import { startStoreReceiver, type StoreReceiveRecord } from '../../src/transfer/store/store-receive';
 import { brokerBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
 import { content } from '../helpers/content';
 

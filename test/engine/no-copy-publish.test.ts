@@ -4,7 +4,7 @@ import { connect, type IPublishPacket, type MqttClient, type Packet } from 'mqtt
 import mqttPacket from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { Connection } from '../../src/mqtt/connection';
 import { storeWithoutCopy } from '../../src/mqtt/no-copy-publish';
 

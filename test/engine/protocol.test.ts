@@ -3,8 +3,8 @@ import { commandTopic, parseCommandTopic, responseTopic } from '../../src/protoc
 import { encodeInitPayload, fileNameProblem, safeFileName } from '../../src/protocol/emqx-ft-filemeta';
 import { parseFileResponse } from '../../src/protocol/emqx-ft-response';
 import { actionFor } from '../../src/protocol/reason-codes';
-import { RangeSet } from '../../src/transfer/range-set';
-import { backoffDelay } from '../../src/mqtt/backoff';
+import { RangeSet } from '../../src/transfer/emqx-ft/range-set';
+import { backoffDelay } from '../../src/time/backoff';
 
 const sum = 'ab'.repeat(32);
 

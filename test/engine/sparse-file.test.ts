@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log';
-import { uploadFile } from '../../src/transfer/upload';
-import { withUploadDefaults } from '../../src/transfer/upload-options';
-import type { UploadSnapshot } from '../../src/transfer/upload-snapshot';
+import { uploadFile } from '../../src/transfer/emqx-ft/upload';
+import { withUploadDefaults } from '../../src/transfer/emqx-ft/upload-options';
+import type { UploadSnapshot } from '../../src/transfer/emqx-ft/upload-snapshot';
 import { FakeClock, flush } from '../helpers/fake-clock';
 import { ScriptedLink } from './helpers/scripted-link';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseGeometry, largestSegmentFit, maxAutoChunkSize, type GeometryRequest } from '../../src/transfer/upload-geometry';
+import { chooseGeometry, largestSegmentFit, maxAutoChunkSize, type GeometryRequest } from '../../src/transfer/emqx-ft/upload-geometry';
 import { MemorySource } from './helpers/memory-source';
 import { drive, sha256, startUpload } from './helpers/session-harness';
 import { ScriptedLink } from './helpers/scripted-link';

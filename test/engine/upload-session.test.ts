@@ -3,7 +3,7 @@ import { FtError } from '../../src/errors';
 import { sha256, startUpload, drive } from './helpers/session-harness';
 import { MemorySource } from './helpers/memory-source';
 import { ScriptedLink, type Answer, type SentCommand } from './helpers/scripted-link';
-import type { UploadSnapshot } from '../../src/transfer/upload-snapshot';
+import type { UploadSnapshot } from '../../src/transfer/emqx-ft/upload-snapshot';
 
 const emptySha = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 

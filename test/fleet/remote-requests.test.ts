@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteRequests } from '../../src/fleet/remote-requests';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import { Spool } from '../../src/storage/spool';
-import { prepareRoots } from '../../src/transfer/confine';
+import { prepareRoots } from '../../src/transfer/store/confine';
 import { FakeClock } from '../helpers/fake-clock';
 import { quietLog } from '../daemon/helpers';
 

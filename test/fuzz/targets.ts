@@ -17,8 +17,8 @@ import { actionFor, describeReasonCode } from '../../src/protocol/reason-codes';
 import { decodeCheckpoint, encodeCheckpoint } from '../../src/storage/checkpoint';
 import { decodeJob, encodeJob } from '../../src/storage/job-record';
 import { encodeRecord } from '../../src/storage/record-codec';
-import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
-import { parseMap } from '../../src/transfer/nftp-file-sink';
+import { NftpBitmap } from '../../src/transfer/nftp/nftp-bitmap';
+import { parseMap } from '../../src/transfer/nftp/nftp-file-sink';
 import { readmeExample } from '../helpers/readme-config';
 import type { FuzzTarget } from './engine';
 

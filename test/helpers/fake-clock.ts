@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/mqtt/clock';
+import type { Clock } from '../../src/time/clock';
 
 /** Lets queued promise chains run (no real time passes in the sessions' view). */
 export async function flush(): Promise<void> {

@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { silentLogger } from '../../src/log';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { CommandChannel } from '../../src/mqtt/command-channel';
 import { Connection } from '../../src/mqtt/connection';
 import { FtError } from '../../src/errors';
-import { uploadFile } from '../../src/transfer/upload';
-import { withUploadDefaults } from '../../src/transfer/upload-options';
+import { uploadFile } from '../../src/transfer/emqx-ft/upload';
+import { withUploadDefaults } from '../../src/transfer/emqx-ft/upload-options';
 import { runCli } from '../helpers/cli-run';
 import { makeCerts, startMosquitto, tempDir, type Mosquitto } from './mosquitto';
 

@@ -2,11 +2,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { nftpFileId } from '../../src/protocol/nftp-blocks';
 import { decode, encode } from '../../src/protocol/nftp-codec';
 import type { NftpPacket } from '../../src/protocol/nftp-packets';
-import { startFileServing, type FileServing } from '../../src/transfer/store-serve';
+import { startFileServing, type FileServing } from '../../src/transfer/store/store-serve';
 import { connectAgent, quietLog, tempRoot, type Agent } from '../store/harness';
 import { startMosquitto, type Mosquitto } from './mosquitto';
 

@@ -3,7 +3,7 @@ import { FtError } from '../../src/errors';
 import { exitCodeOf } from '../../src/cli/exit-codes';
 import { failedJobError } from '../../src/cli/send-queue';
 import { runUploadJob, type UploadJobDeps } from '../../src/jobs/upload-job-runner';
-import { CrashFs } from '../../src/storage/crash-fs';
+import { CrashFs } from '../helpers/crash-fs';
 import { Spool } from '../../src/storage/spool';
 import { encodeJob } from '../../src/storage/job-record';
 import { createLogger } from '../../src/log';

@@ -3,7 +3,7 @@ import { JobScheduler } from '../../src/jobs/job-scheduler';
 import type { JobControl, JobOutcome } from '../../src/jobs/upload-job-runner';
 import type { CommandLink } from '../../src/mqtt/command-link';
 import type { JobRecord } from '../../src/storage/job-record';
-import { CrashFs } from '../../src/storage/crash-fs';
+import { CrashFs } from '../helpers/crash-fs';
 import { Spool } from '../../src/storage/spool';
 import { FtError } from '../../src/errors';
 import { createLogger } from '../../src/log';

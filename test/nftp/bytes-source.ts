@@ -1,5 +1,5 @@
 import { nftpBlockRange } from '../../src/protocol/nftp-blocks';
-import type { NftpSource } from '../../src/transfer/nftp-ports';
+import type { NftpSource } from '../../src/transfer/nftp/nftp-ports';
 
 /** A source over bytes in memory that counts reads. */
 export function bytesSource(content: Uint8Array, blockSize: number): NftpSource & { reads: number[] } {

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FtError } from '../../src/errors';
 import { crc32c } from '../../src/protocol/crc32c';
-import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
-import { NftpFileSink } from '../../src/transfer/nftp-file-sink';
-import { openNftpFileSource } from '../../src/transfer/nftp-file-source';
+import { NftpBitmap } from '../../src/transfer/nftp/nftp-bitmap';
+import { NftpFileSink } from '../../src/transfer/nftp/nftp-file-sink';
+import { openNftpFileSource } from '../../src/transfer/nftp/nftp-file-source';
 import { prng, randomBytes } from './prng';
 import { sessionPair } from './session-pair';
 

@@ -1,6 +1,6 @@
 import { crc32c } from '../../src/protocol/crc32c';
-import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
-import type { NftpSink, NftpSinkFinish, NftpSinkOpenInfo } from '../../src/transfer/nftp-ports';
+import { NftpBitmap } from '../../src/transfer/nftp/nftp-bitmap';
+import type { NftpSink, NftpSinkFinish, NftpSinkOpenInfo } from '../../src/transfer/nftp/nftp-ports';
 
 /** An in-memory sink: records every call so tests can check what the receiver did. */
 export class MemorySink implements NftpSink {

@@ -1,5 +1,5 @@
 import type { FakeClock } from '../helpers/fake-clock';
-import type { NftpLink } from '../../src/transfer/nftp-ports';
+import type { NftpLink } from '../../src/transfer/nftp/nftp-ports';
 
 export type Side = 'sender' | 'receiver';
 

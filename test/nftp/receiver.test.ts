@@ -3,8 +3,8 @@ import { FtError } from '../../src/errors';
 import { crc32c } from '../../src/protocol/crc32c';
 import { decode, encode } from '../../src/protocol/nftp-codec';
 import type { NftpPacket } from '../../src/protocol/nftp-packets';
-import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
-import { NftpReceiver, type NftpReceiverOptions } from '../../src/transfer/nftp-receiver';
+import { NftpBitmap } from '../../src/transfer/nftp/nftp-bitmap';
+import { NftpReceiver, type NftpReceiverOptions } from '../../src/transfer/nftp/nftp-receiver';
 import { FakeClock } from '../helpers/fake-clock';
 import { MemorySink } from './memory-sink';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FtError } from '../../src/errors';
 import { decode, encode } from '../../src/protocol/nftp-codec';
 import type { NftpPacket, NftpWidth } from '../../src/protocol/nftp-packets';
-import { NftpSender, type NftpSenderOptions } from '../../src/transfer/nftp-sender';
+import { NftpSender, type NftpSenderOptions } from '../../src/transfer/nftp/nftp-sender';
 import { bytesSource } from './bytes-source';
 import { FakeClock } from '../helpers/fake-clock';
 import { ascii, hex, toHex } from './hex';

@@ -1,7 +1,7 @@
 import type { NftpWidth } from '../../src/protocol/nftp-packets';
-import { NftpReceiver, type NftpReceiveResult } from '../../src/transfer/nftp-receiver';
-import { NftpSender, type NftpSendResult } from '../../src/transfer/nftp-sender';
-import type { NftpSink, NftpSource } from '../../src/transfer/nftp-ports';
+import { NftpReceiver, type NftpReceiveResult } from '../../src/transfer/nftp/nftp-receiver';
+import { NftpSender, type NftpSendResult } from '../../src/transfer/nftp/nftp-sender';
+import type { NftpSink, NftpSource } from '../../src/transfer/nftp/nftp-ports';
 import { bytesSource } from './bytes-source';
 import { FakeClock } from '../helpers/fake-clock';
 import { MemorySink } from './memory-sink';

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isFtError } from '../../src/errors';
-import { ConfinedDir } from '../../src/transfer/confined-dir';
+import { ConfinedDir } from '../../src/transfer/store/confined-dir';
 import { constants as fsc, link } from 'node:fs';
-import { confineExisting, confineWriteTarget, prepareRoots, type ConfineRoot } from '../../src/transfer/confine';
+import { confineExisting, confineWriteTarget, prepareRoots, type ConfineRoot } from '../../src/transfer/store/confine';
 
 let dir: string;
 let recv: string;

@@ -13,11 +13,11 @@ import { createDownloadHandler, type DownloadHandler } from '../../src/devbroker
 import { createPushControl } from '../../src/devbroker/store-server/push-control';
 import { pushFile, type PushFileOptions, type PushStarted } from '../../src/devbroker/store-server/push-file';
 import { silentLogger } from '../../src/log';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { Connection } from '../../src/mqtt/connection';
-import { NftpBitmap } from '../../src/transfer/nftp-bitmap';
-import { StoreChannel } from '../../src/transfer/store-channel';
-import { startStoreReceiver, type SinkFactory, type StoreReceiverOptions, type NftpReceiveSettings, type StoreReceiveRecord, type StoreReceiver } from '../../src/transfer/store-receive';
+import { NftpBitmap } from '../../src/transfer/nftp/nftp-bitmap';
+import { StoreChannel } from '../../src/mqtt/store-channel';
+import { startStoreReceiver, type SinkFactory, type StoreReceiverOptions, type NftpReceiveSettings, type StoreReceiveRecord, type StoreReceiver } from '../../src/transfer/store/store-receive';
 
 export const blockSize = 1024;
 

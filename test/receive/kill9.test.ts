@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import type { StoreReceiveRecord } from '../../src/transfer/store-receive';
+import type { StoreReceiveRecord } from '../../src/transfer/store/store-receive';
 import { blockSize, content, mapBlocks, startHarness, type Harness } from './harness';
 
 let h: Harness;

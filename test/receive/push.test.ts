@@ -1,8 +1,8 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { NftpFileSink } from '../../src/transfer/nftp-file-sink';
-import type { NftpSink } from '../../src/transfer/nftp-ports';
+import { NftpFileSink } from '../../src/transfer/nftp/nftp-file-sink';
+import type { NftpSink } from '../../src/transfer/nftp/nftp-ports';
 import { blockSize, content, mapBlocks, startAgent, startHarness, type Agent, type Harness } from './harness';
 
 let h: Harness;

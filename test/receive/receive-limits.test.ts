@@ -6,8 +6,8 @@
 import { mkdir, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { prepareRoots } from '../../src/transfer/confine';
-import { sweepStalePartials } from '../../src/transfer/stale-partials';
+import { prepareRoots } from '../../src/transfer/store/confine';
+import { sweepStalePartials } from '../../src/transfer/store/stale-partials';
 import { blockSize, content, startAgent, startHarness, type Agent, type Harness } from './harness';
 
 let h: Harness;

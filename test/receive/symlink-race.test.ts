@@ -11,8 +11,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/log';
 import type { NftpSendFaults } from '../../src/devbroker/store-server/push-faults';
-import { NftpFileSink, type NftpSinkStep } from '../../src/transfer/nftp-file-sink';
-import type { NftpSink } from '../../src/transfer/nftp-ports';
+import { NftpFileSink, type NftpSinkStep } from '../../src/transfer/nftp/nftp-file-sink';
+import type { NftpSink } from '../../src/transfer/nftp/nftp-ports';
 import { blockSize, content, startAgent, startHarness, type Agent, type Harness } from './harness';
 
 type Step = NftpSinkStep | 'hello';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../src/log';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { Connection } from '../../src/mqtt/connection';
 import { agentBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
 import { startHostileBroker } from '../helpers/hostile-broker';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { WatchFolder } from '../../src/jobs/watch-folder';
 import { createLogger } from '../../src/log';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import { Spool } from '../../src/storage/spool';
 import { agentBundle, ensureFreshBundles } from '../helpers/fresh-bundles';

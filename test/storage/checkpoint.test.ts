@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CheckpointWriter, decodeCheckpoint, encodeCheckpoint, readCheckpoint, type Checkpoint } from '../../src/storage/checkpoint';
 import { encodeRecord } from '../../src/storage/record-codec';
-import { CrashFs } from '../../src/storage/crash-fs';
+import { CrashFs } from '../helpers/crash-fs';
 import { isFtError } from '../../src/errors';
 
 const MiB = 1024 * 1024;

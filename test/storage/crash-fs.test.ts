@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CrashFs, PowerCut } from '../../src/storage/crash-fs';
+import { CrashFs, PowerCut } from '../helpers/crash-fs';
 import { isFtError } from '../../src/errors';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);

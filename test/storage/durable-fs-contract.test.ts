@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DurableFs } from '../../src/storage/durable-fs';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
-import { CrashFs } from '../../src/storage/crash-fs';
+import { CrashFs } from '../helpers/crash-fs';
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
 const str = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
-import { CrashFs, PowerCut, type CrashFsOptions } from '../../src/storage/crash-fs';
+import { CrashFs, PowerCut, type CrashFsOptions } from '../helpers/crash-fs';
 import { Spool } from '../../src/storage/spool';
 import type { Checkpoint } from '../../src/storage/checkpoint';
 import { createLogger } from '../../src/log';

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { CrashFs } from '../../src/storage/crash-fs';
+import { CrashFs } from '../helpers/crash-fs';
 import { Spool, type SpoolOptions } from '../../src/storage/spool';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
 import { createLogger } from '../../src/log';

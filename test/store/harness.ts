@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { startBroker, type RunningBroker } from '../../src/devbroker/index';
 import type { StoreServer, StoreServerOptions } from '../../src/devbroker/store-server/index';
 import { createLogger } from '../../src/log';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { Connection } from '../../src/mqtt/connection';
-import { StoreChannel } from '../../src/transfer/store-channel';
+import { StoreChannel } from '../../src/mqtt/store-channel';
 
 export const quietLog = createLogger({ level: 'silent' });
 

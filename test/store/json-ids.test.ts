@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StoreJobStore } from '../../src/jobs/job-store';
+import { StoreJobStore } from '../../src/jobs/store-job-state';
 import { buildSniffRequest, decodeSnifferMessage, encodeSnifferRequest, encodeSnifferResponse } from '../../src/protocol/file-sniffer';
 import { JsonSyntaxError, parseJsonKeepingIds, stringifyJson } from '../../src/protocol/json-ids';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
-import { runStoreUpload } from '../../src/transfer/store-upload';
+import { runStoreUpload } from '../../src/transfer/store/store-upload';
 import { runCli } from '../helpers/cli-run';
 import { connectAgent, fastNftp, sampleFile, startStoreBroker, tempRoot } from './harness';
 

@@ -2,13 +2,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FtError } from '../../src/errors';
-import { StoreJobStore, type RunRecord } from '../../src/jobs/job-store';
+import { StoreJobStore, type RunRecord } from '../../src/jobs/store-job-state';
 import { startStoreJobs, type StoreJobsHandle } from '../../src/jobs/store-runner';
 import { parseStoreJob } from '../../src/jobs/store-job';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { stringifyJson } from '../../src/protocol/json-ids';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
-import type { StoreRequester, StoreUploadOptions, StoreUploadResult } from '../../src/transfer/store-upload';
+import type { StoreRequester, StoreUploadOptions, StoreUploadResult } from '../../src/transfer/store/store-upload';
 import { FakeClock } from '../helpers/fake-clock';
 import { connectAgent, fastNftp, quietLog, sampleFile, startStoreBroker, tempRoot } from './harness';
 

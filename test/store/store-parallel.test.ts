@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StoreJobStore, type RunRecord } from '../../src/jobs/job-store';
+import { StoreJobStore, type RunRecord } from '../../src/jobs/store-job-state';
 import { startStoreJobs } from '../../src/jobs/store-runner';
 import { parseStoreJob } from '../../src/jobs/store-job';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
-import { runStoreUpload, waitDelayMs } from '../../src/transfer/store-upload';
+import { runStoreUpload, waitDelayMs } from '../../src/transfer/store/store-upload';
 import { connectAgent, fastNftp, quietLog, sampleFile, startStoreBroker, tempRoot } from './harness';
 
 let t: ReturnType<typeof tempRoot>;

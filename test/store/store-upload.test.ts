@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { isFtError } from '../../src/errors';
-import { systemClock } from '../../src/mqtt/clock';
-import { runStoreUpload, type StoreUploadOptions } from '../../src/transfer/store-upload';
+import { systemClock } from '../../src/time/clock';
+import { runStoreUpload, type StoreUploadOptions } from '../../src/transfer/store/store-upload';
 import { connectAgent, fastNftp, sampleFile, startStoreBroker, tempRoot, type Agent, type StoreBroker } from './harness';
 
 let t: ReturnType<typeof tempRoot>;

@@ -7,7 +7,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import mqttPacket from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log';
-import { systemClock } from '../../src/mqtt/clock';
+import { systemClock } from '../../src/time/clock';
 import { Connection } from '../../src/mqtt/connection';
 import { defaultMaxPacketSize, InboundPacketCap } from '../../src/mqtt/inbound-packet-cap';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NodeRanges } from '../../src/transfer/node-ranges';
-import { RangeSet } from '../../src/transfer/range-set';
+import { NodeRanges } from '../../src/transfer/emqx-ft/node-ranges';
+import { RangeSet } from '../../src/transfer/emqx-ft/range-set';
 
 describe('NodeRanges: which cluster node confirmed which bytes', () => {
   it('after a move to node B, what only node A confirmed is what may be lost', () => {

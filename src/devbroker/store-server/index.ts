@@ -9,7 +9,7 @@
  */
 import { join } from 'node:path';
 import { FtError } from '../../errors';
-import { systemClock } from '../../mqtt/clock';
+import { systemClock } from '../../time/clock';
 import {
   decodeSnifferMessage,
   encodeSnifferResponse,

@@ -4,7 +4,7 @@
  * `ttlMs` in case the return was lost. The docs name no "return" message, so the server returns the
  * token itself when its nftp receiver finishes.
  */
-import type { Clock } from '../../mqtt/clock';
+import type { Clock } from '../../time/clock';
 
 export interface TokenGrant {
   jobId: string;

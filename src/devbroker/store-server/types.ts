@@ -4,7 +4,7 @@
  * (slot-handler.ts for broadcast/upload; push-*, download-*, dir-* files add theirs).
  */
 import type { Logger } from '../../log';
-import type { Clock } from '../../mqtt/clock';
+import type { Clock } from '../../time/clock';
 import type { SniffRequest, SniffResponse, SniffResponseFields, SniffVerb } from '../../protocol/file-sniffer';
 import type { Width } from './nftp/wire';
 import type { Prng } from '../prng';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { silentLogger } from '../../../src/log';
-import { uploadFile } from '../../../src/transfer/upload';
-import { withUploadDefaults, type UploadOptions, type UploadResult } from '../../../src/transfer/upload-options';
+import { uploadFile } from '../../../src/transfer/emqx-ft/upload';
+import { withUploadDefaults, type UploadOptions, type UploadResult } from '../../../src/transfer/emqx-ft/upload-options';
 import { FakeClock, flush } from '../../helpers/fake-clock';
 import { MemorySource, openerFor } from './memory-source';
 import type { ScriptedLink } from './scripted-link';

@@ -13,7 +13,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { FtError } from '../../../errors';
 import type { Logger } from '../../../log';
-import type { Clock } from '../../../mqtt/clock';
+import type { Clock } from '../../../time/clock';
 import { crc32c, crcAdd, crcEnd, crcStart } from './crc32c';
 import { read, write, type Packet, type Width } from './wire';
 

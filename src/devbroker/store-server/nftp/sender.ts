@@ -10,7 +10,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FtError } from '../../../errors';
 import type { Logger } from '../../../log';
-import type { Clock } from '../../../mqtt/clock';
+import type { Clock } from '../../../time/clock';
 import { crc32c, crcAdd, crcEnd, crcStart } from './crc32c';
 import { blockCount, read, write, type Packet, type Width } from './wire';
 

@@ -7,12 +7,12 @@
  * the receiver confirmed anything.
  */
 import { randomInt } from 'node:crypto';
-import { FtError } from '../errors';
-import { silentLogger, type Logger } from '../log';
-import { crc32cFinish, crc32cInit, crc32cUpdate } from '../protocol/crc32c';
-import { defaultNftpBlockSize, nftpBaseName, nftpBlockRange, nftpFileId, planNftpBlocks, type NftpPlan } from '../protocol/nftp-blocks';
-import { defaultNftpWidth, type NftpAck, type NftpGiveme, type NftpWidth } from '../protocol/nftp-packets';
-import { Machine, type Transition } from './state-machine';
+import { FtError } from '../../errors';
+import { silentLogger, type Logger } from '../../log';
+import { crc32cFinish, crc32cInit, crc32cUpdate } from '../../protocol/crc32c';
+import { defaultNftpBlockSize, nftpBaseName, nftpBlockRange, nftpFileId, planNftpBlocks, type NftpPlan } from '../../protocol/nftp-blocks';
+import { defaultNftpWidth, type NftpAck, type NftpGiveme, type NftpWidth } from '../../protocol/nftp-packets';
+import { Machine, type Transition } from '../state-machine';
 import type { Clock, NftpLink, NftpSource } from './nftp-ports';
 import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
 

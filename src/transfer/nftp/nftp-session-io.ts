@@ -2,11 +2,11 @@
  * The plumbing both nftp sessions share: one pending timer per session that turns into an event,
  * and publishing an encoded packet with link failures reported as a transient DISCONNECTED.
  */
-import { FtError } from '../errors';
-import type { Clock } from '../mqtt/clock';
-import type { Logger } from '../log';
-import { decode, encode } from '../protocol/nftp-codec';
-import type { NftpPacket, NftpWidth } from '../protocol/nftp-packets';
+import { FtError } from '../../errors';
+import type { Clock } from '../../time/clock';
+import type { Logger } from '../../log';
+import { decode, encode } from '../../protocol/nftp-codec';
+import type { NftpPacket, NftpWidth } from '../../protocol/nftp-packets';
 import type { NftpLink } from './nftp-ports';
 
 export interface TimedSession<E> {

@@ -5,17 +5,17 @@
  * only to ports (command link, source file, clock, logger), so tests drive a session with a
  * scripted link and a fake clock. Events are handled one at a time, in order.
  */
-import { FtError } from '../errors';
-import type { Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
-import type { CommandLink, LinkEvent, LinkLimits, PubackInfo } from '../mqtt/command-link';
-import type { FileResponse } from '../protocol/emqx-ft-response';
+import { FtError } from '../../errors';
+import type { Logger } from '../../log';
+import type { Clock } from '../../time/clock';
+import type { CommandLink, LinkEvent, LinkLimits, PubackInfo } from '../../mqtt/command-link';
+import type { FileResponse } from '../../protocol/emqx-ft-response';
 import { BufferPool } from './buffer-pool';
 import { ChunkReader } from './chunk-reader';
 import { NodeRanges, type NodeRangesRecord } from './node-ranges';
 import { RangeSet, type ByteRange } from './range-set';
-import type { SourceFile, SourceIdentity } from './source-file';
-import { Machine } from './state-machine';
+import type { SourceFile, SourceIdentity } from '../source-file';
+import { Machine } from '../state-machine';
 import { abandonAll, fail, releaseWire, type Cmd } from './upload-commands';
 import { chooseGeometry, maxAutoChunkSize, type Geometry } from './upload-geometry';
 import type { UploadOptions } from './upload-options';

@@ -1,8 +1,8 @@
 /** Reads nftp blocks of a file on demand with positional reads: memory stays at one block per read. */
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { errnoCode, FtError } from '../errors';
-import { nftpBlockRange } from '../protocol/nftp-blocks';
+import { errnoCode, FtError } from '../../errors';
+import { nftpBlockRange } from '../../protocol/nftp-blocks';
 import type { NftpSource } from './nftp-ports';
 
 export interface NftpFileSource extends NftpSource {

@@ -7,9 +7,9 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { silentLogger, type Logger } from '../log';
-import type { DurableFs } from '../storage/durable-fs';
-import { createNodeDurableFs } from '../storage/node-fs';
+import { silentLogger, type Logger } from '../../log';
+import type { DurableFs } from '../../storage/durable-fs';
+import { createNodeDurableFs } from '../../storage/node-fs';
 import type { ConfineRoot } from './confine';
 import { ConfinedDir } from './confined-dir';
 

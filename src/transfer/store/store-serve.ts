@@ -14,16 +14,16 @@
  * The requester subscribes only after reading the answer, so HELLO is resent a few times, quickly.
  */
 import { randomBytes } from 'node:crypto';
-import { FtError, isFtError } from '../errors';
-import { silentLogger, type Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
-import type { SniffAck } from '../protocol/file-sniffer';
-import { defaultNftpBlockSize, nftpBaseName, planNftpBlocks } from '../protocol/nftp-blocks';
-import { defaultNftpWidth } from '../protocol/nftp-packets';
+import { FtError, isFtError } from '../../errors';
+import { silentLogger, type Logger } from '../../log';
+import type { Clock } from '../../time/clock';
+import type { SniffAck } from '../../protocol/file-sniffer';
+import { defaultNftpBlockSize, nftpBaseName, planNftpBlocks } from '../../protocol/nftp-blocks';
+import { defaultNftpWidth } from '../../protocol/nftp-packets';
 import { confineExisting, prepareRoots, type ConfineRoot } from './confine';
-import { openNftpFileSource } from './nftp-file-source';
-import { NftpSender } from './nftp-sender';
-import type { ForeignDownloadHandler, ForeignDownloadRequest, NftpTopic } from './store-channel';
+import { openNftpFileSource } from '../nftp/nftp-file-source';
+import { NftpSender } from '../nftp/nftp-sender';
+import type { ForeignDownloadHandler, ForeignDownloadRequest, NftpTopic } from '../../mqtt/store-channel';
 import type { StoreUploadNftpOptions } from './store-upload';
 
 /** What serving needs of the link (the daemon's StoreLink, or one StoreChannel). */

@@ -2,9 +2,9 @@
  * What an EMQX file-transfer upload can be told, independent of where the values come from
  * (command line, config file, daemon job). Defaults live here, once.
  */
-import type { BackoffPolicy } from '../mqtt/backoff';
-import type { FtMode } from '../protocol/emqx-ft-topics';
-import type { JsonValue } from '../protocol/emqx-ft-filemeta';
+import type { BackoffPolicy } from '../../time/backoff';
+import type { FtMode } from '../../protocol/emqx-ft-topics';
+import type { JsonValue } from '../../protocol/emqx-ft-filemeta';
 import { defaultMemoryBudget } from './upload-geometry';
 import type { UploadSnapshot } from './upload-snapshot';
 

@@ -9,8 +9,8 @@
  *   budget (the chunk buffers are the upload's only memory that grows with these settings).
  * An explicit chunk size or window wins; with both explicit, the budget does not apply.
  */
-import { commandTopic, type FtMode } from '../protocol/emqx-ft-topics';
-import type { LinkLimits } from '../mqtt/command-link';
+import { commandTopic, type FtMode } from '../../protocol/emqx-ft-topics';
+import type { LinkLimits } from '../../mqtt/command-link';
 
 /** Largest segment chosen by default: past it EMQX gains little and a lost segment costs more. */
 export const maxAutoChunkSize = 512 * 1024;

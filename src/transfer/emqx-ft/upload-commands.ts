@@ -4,8 +4,8 @@
  * timed, and retired. A chunk buffer goes back to the pool only when neither the session nor any
  * socket write holds it: that is what lets MQTT.js publish it without a copy.
  */
-import { FtError } from '../errors';
-import { commandTopic, type FtCommand } from '../protocol/emqx-ft-topics';
+import { FtError } from '../../errors';
+import { commandTopic, type FtCommand } from '../../protocol/emqx-ft-topics';
 import type { Chunk } from './chunk-reader';
 import type { UploadSession } from './upload-session';
 

@@ -4,7 +4,7 @@
  */
 import type { NodeRangesRecord } from './node-ranges';
 import type { ByteRange } from './range-set';
-import type { SourceIdentity } from './source-file';
+import type { SourceIdentity } from '../source-file';
 
 export type UploadStage = 'init' | 'segments' | 'fin';
 

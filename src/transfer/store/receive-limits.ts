@@ -6,7 +6,7 @@
  * announces it, before the nftp ACK goes out. Defaults are in the README ("Limits").
  */
 import { promises as fs } from 'node:fs';
-import { FtError } from '../errors';
+import { FtError } from '../../errors';
 
 export interface ReceiveLimitSettings {
   maxConcurrent: number;

@@ -12,17 +12,17 @@
  * The file is checked against the nftp limits (block size, ≤ 65535 blocks) before anything is asked,
  * so an impossible file never takes one of the job's MaxCurrentSession tokens.
  */
-import { FtError } from '../errors';
-import { silentLogger, type Logger } from '../log';
-import { backoffDelay, type BackoffPolicy } from '../mqtt/backoff';
-import type { Clock } from '../mqtt/clock';
-import { defaultNftpBlockSize, nftpBaseName, planNftpBlocks } from '../protocol/nftp-blocks';
-import { defaultNftpWidth, type NftpWidth } from '../protocol/nftp-packets';
-import type { SniffId, SniffRequestBody, SniffResponse } from '../protocol/file-sniffer';
-import { openNftpFileSource, type NftpFileSource } from './nftp-file-source';
-import { Machine, type Transition } from './state-machine';
-import { NftpSender, type NftpSendResult, type NftpSenderOptions } from './nftp-sender';
-import type { NftpTopic, StoreRequestOptions } from './store-channel';
+import { FtError } from '../../errors';
+import { silentLogger, type Logger } from '../../log';
+import { backoffDelay, type BackoffPolicy } from '../../time/backoff';
+import type { Clock } from '../../time/clock';
+import { defaultNftpBlockSize, nftpBaseName, planNftpBlocks } from '../../protocol/nftp-blocks';
+import { defaultNftpWidth, type NftpWidth } from '../../protocol/nftp-packets';
+import type { SniffId, SniffRequestBody, SniffResponse } from '../../protocol/file-sniffer';
+import { openNftpFileSource, type NftpFileSource } from '../nftp/nftp-file-source';
+import { Machine, type Transition } from '../state-machine';
+import { NftpSender, type NftpSendResult, type NftpSenderOptions } from '../nftp/nftp-sender';
+import type { NftpTopic, StoreRequestOptions } from '../../mqtt/store-channel';
 
 /** What this flow needs of the StoreChannel (a fake in unit tests). */
 export interface StoreRequester {

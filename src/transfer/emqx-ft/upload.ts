@@ -5,14 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
-import { rangeProblem, uploadLimits, type IntegerRange } from '../config/limits';
-import { FtError } from '../errors';
-import { silentLogger, type Logger } from '../log';
-import { systemClock, type Clock } from '../mqtt/clock';
-import type { CommandLink } from '../mqtt/command-link';
-import { decodeInitPayload, encodeInitPayload, fileNameProblem, safeFileName } from '../protocol/emqx-ft-filemeta';
-import { fileIdProblem } from '../protocol/emqx-ft-topics';
-import { describeChange, nodeSourceOpener, sameSource, type SourceFile, type SourceOpener } from './source-file';
+import { rangeProblem, uploadLimits, type IntegerRange } from '../../config/limits';
+import { FtError } from '../../errors';
+import { silentLogger, type Logger } from '../../log';
+import { systemClock, type Clock } from '../../time/clock';
+import type { CommandLink } from '../../mqtt/command-link';
+import { decodeInitPayload, encodeInitPayload, fileNameProblem, safeFileName } from '../../protocol/emqx-ft-filemeta';
+import { fileIdProblem } from '../../protocol/emqx-ft-topics';
+import { describeChange, nodeSourceOpener, sameSource, type SourceFile, type SourceOpener } from '../source-file';
 import { abandonTransfer } from './upload-abort';
 import type { UploadOptions, UploadResult } from './upload-options';
 import { UploadSession } from './upload-session';

@@ -4,11 +4,11 @@
  * record a result, hold or release commands) and leave the facts the guards read.
  */
 import { createHash } from 'node:crypto';
-import { FtError } from '../errors';
-import { commandTopic, type FtCommand } from '../protocol/emqx-ft-topics';
-import { rc } from '../protocol/reason-codes';
-import { describeChange, sameSource } from './source-file';
-import type { Transition } from './state-machine';
+import { FtError } from '../../errors';
+import { commandTopic, type FtCommand } from '../../protocol/emqx-ft-topics';
+import { rc } from '../../protocol/reason-codes';
+import { describeChange, sameSource } from '../source-file';
+import type { Transition } from '../state-machine';
 import {
   abandonAll, drainQueue, fail, isCurrent, makeCmd, queueResend, releaseWire, segmentsOutstanding, type Cmd,
 } from './upload-commands';

@@ -1,7 +1,7 @@
 import { Volume } from 'memfs';
 import { posix } from 'node:path';
-import { createDurableFs } from './durable-ops';
-import type { DurableFs, FileStat, RawFile, RawFs } from './durable-fs';
+import { createDurableFs } from '../../src/storage/durable-ops';
+import type { DurableFs, FileStat, RawFile, RawFs } from '../../src/storage/durable-fs';
 
 /**
  * A RawFs on memfs that can lose power. Test-only (memfs is a dev dependency): nothing the agent

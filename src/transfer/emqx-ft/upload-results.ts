@@ -3,9 +3,9 @@
  * (protocol/reason-codes.ts says what a code means; this file applies it with its bounds).
  * Nothing here changes the machine's state: the table's guards read what these handlers leave.
  */
-import { FtError } from '../errors';
-import { backoffDelay } from '../mqtt/backoff';
-import { actionFor, describeReasonCode } from '../protocol/reason-codes';
+import { FtError } from '../../errors';
+import { backoffDelay } from '../../time/backoff';
+import { actionFor, describeReasonCode } from '../../protocol/reason-codes';
 import { abandonAll, fail, queueResend, retire, retryAfter, type Cmd } from './upload-commands';
 import type { Pause, UploadSession } from './upload-session';
 

@@ -9,19 +9,19 @@
  * the sink keeps beside the partial file, also after the agent restarted.
  */
 import path from 'node:path';
-import { errnoCode, FtError } from '../errors';
-import { silentLogger, type Logger } from '../log';
-import { systemClock, type Clock } from '../mqtt/clock';
-import type { PushRequest, SniffId, SniffResponseFields } from '../protocol/file-sniffer';
-import type { NftpWidth } from '../protocol/nftp-packets';
+import { errnoCode, FtError } from '../../errors';
+import { silentLogger, type Logger } from '../../log';
+import { systemClock, type Clock } from '../../time/clock';
+import type { PushRequest, SniffId, SniffResponseFields } from '../../protocol/file-sniffer';
+import type { NftpWidth } from '../../protocol/nftp-packets';
 import { confineWriteTarget, prepareRoots, type ConfineRoot, type WriteTarget } from './confine';
 import { ConfinedDir } from './confined-dir';
 import { sweepStalePartials } from './stale-partials';
 import { ReceiveLimits, type FreeSpace, type ReceiveLimitSettings, type ReceiveSlot } from './receive-limits';
-import { NftpFileSink } from './nftp-file-sink';
-import type { NftpSink } from './nftp-ports';
-import { NftpReceiver, type NftpReceiveResult } from './nftp-receiver';
-import type { IncomingStoreRequest, NftpTopic, StoreChannel } from './store-channel';
+import { NftpFileSink } from '../nftp/nftp-file-sink';
+import type { NftpSink } from '../nftp/nftp-ports';
+import { NftpReceiver, type NftpReceiveResult } from '../nftp/nftp-receiver';
+import type { IncomingStoreRequest, NftpTopic, StoreChannel } from '../../mqtt/store-channel';
 import { answerDirRequests } from './store-dir';
 
 /** nftp settings both sides must agree on, plus the receiver's patience. */

@@ -2,7 +2,7 @@
  * The ports an nftp session talks to. Sessions never touch MQTT, the file system or real timers
  * directly, so tests drive them with a scripted link and a fake clock.
  */
-import type { Logger } from '../log';
+import type { Logger } from '../../log';
 import type { NftpBitmap } from './nftp-bitmap';
 
 /** One topic. Incoming packets are fed to the session with `session.receive(bytes)`. */
@@ -45,4 +45,4 @@ export interface NftpSink {
 
 export type { Logger };
 /** Time comes from the project's clock port (real in the daemon, fake in tests). */
-export type { Clock } from '../mqtt/clock';
+export type { Clock } from '../../time/clock';

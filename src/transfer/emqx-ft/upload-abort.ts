@@ -1,8 +1,8 @@
 /** Best-effort `abort` when an upload gives up: never throws, waits at most `waitMs` for the PUBACK. */
-import type { Logger } from '../log';
-import type { Clock } from '../mqtt/clock';
-import type { CommandLink } from '../mqtt/command-link';
-import { commandTopic, type FtMode } from '../protocol/emqx-ft-topics';
+import type { Logger } from '../../log';
+import type { Clock } from '../../time/clock';
+import type { CommandLink } from '../../mqtt/command-link';
+import { commandTopic, type FtMode } from '../../protocol/emqx-ft-topics';
 
 export function sendAbort(link: CommandLink, mode: FtMode, fileId: string, clock: Clock, waitMs = 2000): Promise<boolean> {
   return new Promise((resolve) => {

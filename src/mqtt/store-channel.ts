@@ -10,8 +10,8 @@
 import type { MqttClient } from 'mqtt';
 import { FtError } from '../errors';
 import { silentLogger, type Logger } from '../log';
-import { systemClock, type Clock } from '../mqtt/clock';
-import type { Connection, ConnectionEvent } from '../mqtt/connection';
+import { systemClock, type Clock } from '../time/clock';
+import type { Connection, ConnectionEvent } from './connection';
 import {
   buildSniffRequest,
   decodeSnifferMessage,
@@ -28,7 +28,7 @@ import {
   type SniffResponseFields,
   type SniffVerb,
 } from '../protocol/file-sniffer';
-import type { NftpLink } from './nftp-ports';
+import type { NftpLink } from '../transfer/nftp/nftp-ports';
 
 export interface StoreChannelOptions {
   logger?: Logger;

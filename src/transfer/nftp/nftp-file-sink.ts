@@ -15,12 +15,12 @@
 import { constants as fsc } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { errnoCode, FtError } from '../errors';
-import { silentLogger, type Logger } from '../log';
-import { crc32c, crc32cFinish, crc32cInit, crc32cUpdate } from '../protocol/crc32c';
-import type { DurableFs } from '../storage/durable-fs';
-import { createNodeDurableFs } from '../storage/node-fs';
-import { ConfinedDir } from './confined-dir';
+import { errnoCode, FtError } from '../../errors';
+import { silentLogger, type Logger } from '../../log';
+import { crc32c, crc32cFinish, crc32cInit, crc32cUpdate } from '../../protocol/crc32c';
+import type { DurableFs } from '../../storage/durable-fs';
+import { createNodeDurableFs } from '../../storage/node-fs';
+import { ConfinedDir } from '../store/confined-dir';
 import { NftpBitmap } from './nftp-bitmap';
 import type { NftpSink, NftpSinkFinish, NftpSinkOpenInfo } from './nftp-ports';
 

@@ -9,12 +9,12 @@
  * - completion is "every block present", and the CRC-32C is checked before the file is moved into place;
  * - a repeated HELLO for the same file is ACKed again instead of being refused.
  */
-import { FtError } from '../errors';
-import { silentLogger, type Logger } from '../log';
-import { defaultNftpBlockSize, nftpFileId } from '../protocol/nftp-blocks';
-import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpWidth } from '../protocol/nftp-packets';
+import { FtError } from '../../errors';
+import { silentLogger, type Logger } from '../../log';
+import { defaultNftpBlockSize, nftpFileId } from '../../protocol/nftp-blocks';
+import { defaultNftpWidth, type NftpBlock, type NftpHello, type NftpWidth } from '../../protocol/nftp-packets';
 import { NftpBitmap } from './nftp-bitmap';
-import { Machine, type Transition } from './state-machine';
+import { Machine, type Transition } from '../state-machine';
 import type { Clock, NftpLink, NftpSink, NftpSinkFinish } from './nftp-ports';
 import { decodeOrWarn, publishPacket, setTimer, stopTimer } from './nftp-session-io';
 

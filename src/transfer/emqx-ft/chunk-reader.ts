@@ -4,9 +4,9 @@
  * back to the pool only when no command and no socket write uses it any more.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { FtError } from '../errors';
+import { FtError } from '../../errors';
 import type { BufferPool } from './buffer-pool';
-import type { SourceFile } from './source-file';
+import type { SourceFile } from '../source-file';
 
 export class Chunk {
   private refs = 1;

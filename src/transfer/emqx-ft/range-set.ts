@@ -1,5 +1,5 @@
 /** A set of byte ranges kept as sorted, merged, half-open [start, end) intervals. */
-import { totalBytes, type ByteRange } from '../storage/byte-ranges';
+import { totalBytes, type ByteRange } from '../../storage/byte-ranges';
 
 export type { ByteRange };
 

@@ -6,11 +6,11 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { FtError } from '../errors';
-import type { Logger } from '../log';
-import type { DirEntry, DirRequest, SniffResponseFields } from '../protocol/file-sniffer';
+import { FtError } from '../../errors';
+import type { Logger } from '../../log';
+import type { DirEntry, DirRequest, SniffResponseFields } from '../../protocol/file-sniffer';
 import { confineExisting, type ConfineRoot } from './confine';
-import type { StoreChannel } from './store-channel';
+import type { StoreChannel } from '../../mqtt/store-channel';
 
 /** A folder with more entries than this is listed up to it (a reply must fit one MQTT message). */
 const maxDirEntries = 5000;

@@ -13,7 +13,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { errnoCode, FtError } from '../errors';
+import { errnoCode, FtError } from '../../errors';
 
 /** A configured root: as written in the config, and its real path (roots may themselves be symlinks). */
 export interface ConfineRoot {
