@@ -11,7 +11,7 @@ import { FtError } from '../errors';
 import { createLogger, type LogLevel } from '../log';
 import { systemClock } from '../time/clock';
 import { Connection, type ConnectionOptions } from '../mqtt/connection';
-import { defaultMaxPacketSize, nftpPacketOverhead } from '../mqtt/inbound-packet-cap';
+import { defaultMaxPacketSize, nftpPacketOverhead } from '../protocol/packet-limits';
 import type { SniffResponse } from '../protocol/file-sniffer';
 import { prepareRoots } from '../transfer/store/confine';
 import type { NftpReceiveResult } from '../transfer/nftp/nftp-receiver';

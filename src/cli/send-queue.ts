@@ -9,6 +9,7 @@ import { FtError, isErrorCode } from '../errors';
 import { encodeQueuedOptions, jobPriorities, type JobPriority, type QueuedUploadOptions } from '../jobs/upload-job-options';
 import { SpoolAdmission } from '../jobs/spool-admission';
 import { outboxFor } from '../daemon/fleet-setup';
+import { droppedEvent } from '../fleet/events';
 import { silentLogger } from '../log';
 import type { JobRecord } from '../storage/job-record';
 import { validateUploadValues } from '../transfer/emqx-ft/upload';
@@ -74,8 +75,7 @@ export async function runQueuedSend(argv: string[], io: CliIo): Promise<number> 
     spool: state.spool,
     bounds: config.spool,
     // A dropped job's event waits in the outbox for the daemon to publish.
-    emit: (event) => (config.fleet.enabled ? outbox.add(event) : Promise.resolve()),
-    clientId: config.clientId,
+    onDropped: (record, reason, at) => (config.fleet.enabled ? outbox.add(droppedEvent(record, 'low', reason, config.clientId, at.toISOString())) : Promise.resolve()),
     logger: silentLogger,
   });
   const id = await admission.enqueue({ kind: 'upload', file, options: encodeQueuedOptions(options) });

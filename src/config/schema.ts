@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { logLevels } from '../log';
-import { defaultMaxPacketSize, nftpPacketOverhead } from '../mqtt/inbound-packet-cap';
+import { defaultMaxPacketSize, nftpPacketOverhead } from '../protocol/packet-limits';
 import { fleetSection, remoteSection, spoolSection } from './fleet-schema';
 import { brokerUrlProblem, clientIdProblem, uploadLimits } from './limits';
 

@@ -16,7 +16,7 @@ import { SpoolIndex, priorityOf } from '../jobs/spool-index';
 import type { JobOutcome } from '../jobs/upload-job-runner';
 import { totalBytes } from '../storage/byte-ranges';
 import { EventOutbox } from '../fleet/event-outbox';
-import { eventForOutcome, receivedEvent, type FleetEvent } from '../fleet/events';
+import { droppedEvent, eventForOutcome, receivedEvent, type FleetEvent } from '../fleet/events';
 import { FleetPlane } from '../fleet/fleet-plane';
 import { RemoteRequests } from '../fleet/remote-requests';
 import { buildStatus, type StatusFacts } from '../fleet/status-document';
@@ -60,7 +60,8 @@ export async function setupFleet(deps: FleetSetupDeps): Promise<Fleet> {
     if (plane) await plane.emit(event);
     else await outbox.add(event);
   };
-  const admission = new SpoolAdmission({ spool, bounds: config.spool, emit, clientId: config.clientId, logger, index });
+  const onDropped = (record: JobRecord, reason: string, at: Date): Promise<void> => emit(droppedEvent(record, 'low', reason, config.clientId, at.toISOString()));
+  const admission = new SpoolAdmission({ spool, bounds: config.spool, onDropped, logger, index });
   const facts: StatusFacts = { clientId: config.clientId, startedAt, lastError: null, lastSuccessAt: null };
   const topics = fleetTopics(config.fleet.topicPrefix, config.clientId);
   const sources = {

@@ -13,7 +13,7 @@
 import { FtError } from '../errors';
 import type { Logger } from '../log';
 import type { NewJob, Spool } from '../storage/spool';
-import { droppedEvent, type FleetEvent } from '../fleet/events';
+import type { JobRecord } from '../storage/job-record';
 import { SpoolIndex, factsOfOptions } from './spool-index';
 
 export interface SpoolBounds {
@@ -26,9 +26,8 @@ export interface SpoolBounds {
 export interface AdmissionDeps {
   spool: Spool;
   bounds: SpoolBounds;
-  /** Where job.dropped events go (the fleet outbox). */
-  emit: (event: FleetEvent) => Promise<void>;
-  clientId: string;
+  /** Told of each job dropped to make room (the wiring turns it into a fleet `job.dropped` event). */
+  onDropped: (record: JobRecord, reason: string, at: Date) => Promise<void>;
   logger: Logger;
   index?: SpoolIndex;
   now?: () => number;
@@ -76,11 +75,11 @@ export class SpoolAdmission {
   }
 
   private async drop(id: string): Promise<void> {
-    const { spool, logger, clientId } = this.deps;
+    const { spool, logger } = this.deps;
     const reason = 'SPOOL_FULL: dropped to make room for a newer job (spool.whenFull "drop-oldest-low")';
     const record = await spool.markFailed(id, reason);
     logger.warn({ job: id, file: record.spec.file }, 'spool full: oldest low-priority job dropped');
-    await this.deps.emit(droppedEvent(record, 'low', reason, clientId, new Date((this.deps.now ?? Date.now)()).toISOString()));
+    await this.deps.onDropped(record, reason, new Date((this.deps.now ?? Date.now)()));
   }
 }
 

@@ -28,7 +28,6 @@ import {
   type SniffResponseFields,
   type SniffVerb,
 } from '../protocol/file-sniffer';
-import type { NftpLink } from '../transfer/nftp/nftp-ports';
 
 export interface StoreChannelOptions {
   logger?: Logger;
@@ -59,9 +58,14 @@ export interface ForeignDownloadRequest {
 export type ForeignDownloadHandler = (incoming: ForeignDownloadRequest) => void | Promise<void>;
 
 /** One nftp topic: `link` for the session's publishes, `onPacket` for what arrives there. */
+
+/**
+ * One nftp topic: `link` for the session's publishes, `onPacket` for what arrives there. `link` has
+ * the shape of transfer/nftp's NftpLink port; it is spelled out here because mqtt/ sits below transfer/.
+ */
 export interface NftpTopic {
   readonly topic: string;
-  readonly link: NftpLink;
+  readonly link: { publish(payload: Uint8Array): Promise<void> };
   onPacket(cb: (payload: Uint8Array) => void): () => void;
   /** Stops listening; unsubscribes once no one else has the topic open. */
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 /**
  * The file-system ports. Every durable write in the agent goes through `DurableFs`, which is built
  * once (durable-ops.ts) on top of a smaller `RawFs`. Two `RawFs` exist: the real one (node-fs.ts)
- * and the power-cut simulator (crash-fs.ts). Keeping the write recipe above the raw layer means the
+ * and the power-cut simulator (test/helpers/crash-fs.ts). Keeping the write recipe above the raw layer means the
  * crash tests exercise exactly the code that runs on the device.
  */
 

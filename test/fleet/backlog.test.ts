@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFtError } from '../../src/errors';
 import { EventOutbox } from '../../src/fleet/event-outbox';
+import { droppedEvent } from '../../src/fleet/events';
 import { SpoolAdmission, type SpoolBounds } from '../../src/jobs/spool-admission';
 import { encodeQueuedOptions, type JobPriority } from '../../src/jobs/upload-job-options';
 import { createNodeDurableFs } from '../../src/storage/node-fs';
@@ -27,7 +28,7 @@ async function setup(name: string, bounds: SpoolBounds) {
   const stateDir = join(root, name);
   const spool = await Spool.open(fs, stateDir, { retention: 2000 });
   const outbox = new EventOutbox(fs, stateDir, 5000);
-  const admission = new SpoolAdmission({ spool, bounds, emit: (e) => outbox.add(e), clientId: 'gw-backlog', logger: quietLog });
+  const admission = new SpoolAdmission({ spool, bounds, onDropped: (record, reason, at) => outbox.add(droppedEvent(record, 'low', reason, 'gw-backlog', at.toISOString())), logger: quietLog });
   const add = (i: number, priority: JobPriority, size = 1000) =>
     admission.enqueue({ kind: 'upload', file: `/data/file-${i}`, options: encodeQueuedOptions({ priority, queuedSize: size }) });
   return { spool, outbox, add, stateDir };

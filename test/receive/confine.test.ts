@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isFtError } from '../../src/errors';
-import { ConfinedDir } from '../../src/transfer/store/confined-dir';
+import { ConfinedDir } from '../../src/storage/confined-dir';
 import { constants as fsc, link } from 'node:fs';
 import { confineExisting, confineWriteTarget, prepareRoots, type ConfineRoot } from '../../src/transfer/store/confine';
 

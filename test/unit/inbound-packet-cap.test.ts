@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log';
 import { systemClock } from '../../src/time/clock';
 import { Connection } from '../../src/mqtt/connection';
-import { defaultMaxPacketSize, InboundPacketCap } from '../../src/mqtt/inbound-packet-cap';
+import { InboundPacketCap } from '../../src/mqtt/inbound-packet-cap';
+import { defaultMaxPacketSize } from '../../src/protocol/packet-limits';
 
 let server: Server | undefined;
 afterEach(async () => {

@@ -20,7 +20,7 @@ import { silentLogger, type Logger } from '../../log';
 import { crc32c, crc32cFinish, crc32cInit, crc32cUpdate } from '../../protocol/crc32c';
 import type { DurableFs } from '../../storage/durable-fs';
 import { createNodeDurableFs } from '../../storage/node-fs';
-import { ConfinedDir } from '../store/confined-dir';
+import { ConfinedDir } from '../../storage/confined-dir';
 import { NftpBitmap } from './nftp-bitmap';
 import type { NftpSink, NftpSinkFinish, NftpSinkOpenInfo } from './nftp-ports';
 

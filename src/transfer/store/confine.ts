@@ -9,7 +9,7 @@
  *
  * These checks give a clear answer to the request before anything is written. They are not what keeps
  * writes inside the roots against a symlink swapped in later: the sink reaches every file through a
- * directory descriptor walked down from the root without following links (confined-dir.ts).
+ * directory descriptor walked down from the root without following links (storage/confined-dir.ts).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';

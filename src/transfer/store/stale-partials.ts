@@ -3,7 +3,7 @@
  * only the last block leaves a sparse `.part` the size of the claim. `.part`, `.part.map` and the
  * map's temp files under the receive roots that have not changed for `staleHours` are removed at
  * daemon start and then every hour, except those of receives in progress. The walk never follows a
- * symlink, and removals go through a folder walked from the root (confined-dir.ts).
+ * symlink, and removals go through a folder walked from the root (storage/confined-dir.ts).
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import { silentLogger, type Logger } from '../../log';
 import type { DurableFs } from '../../storage/durable-fs';
 import { createNodeDurableFs } from '../../storage/node-fs';
 import type { ConfineRoot } from './confine';
-import { ConfinedDir } from './confined-dir';
+import { ConfinedDir } from '../../storage/confined-dir';
 
 const partialName = /^(.+)\.part(\.map(\.tmp-.*)?)?$/;
 /** Bounds on one sweep, so a huge or hostile tree cannot keep it busy. */

@@ -15,7 +15,7 @@ import { systemClock, type Clock } from '../../time/clock';
 import type { PushRequest, SniffId, SniffResponseFields } from '../../protocol/file-sniffer';
 import type { NftpWidth } from '../../protocol/nftp-packets';
 import { confineWriteTarget, prepareRoots, type ConfineRoot, type WriteTarget } from './confine';
-import { ConfinedDir } from './confined-dir';
+import { ConfinedDir } from '../../storage/confined-dir';
 import { sweepStalePartials } from './stale-partials';
 import { ReceiveLimits, type FreeSpace, type ReceiveLimitSettings, type ReceiveSlot } from './receive-limits';
 import { NftpFileSink } from '../nftp/nftp-file-sink';

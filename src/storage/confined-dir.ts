@@ -11,7 +11,7 @@
 import { constants as fsc, existsSync, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { errnoCode, FtError } from '../../errors';
+import { errnoCode, FtError } from '../errors';
 
 const procFd = existsSync('/proc/self/fd');
 const dirFlags = fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW;
