@@ -8,9 +8,22 @@ import tseslint from 'typescript-eslint';
 /** Node's globals, for the plain-JavaScript scripts (TypeScript files get them from @types/node). */
 /** @type {Record<string, 'readonly'>} */
 const nodeGlobals = Object.fromEntries(
-  ['process', 'console', 'Buffer', 'URL', 'performance', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'setImmediate', 'structuredClone', 'TextEncoder', 'TextDecoder', 'AbortController'].map(
-    (name) => [name, 'readonly'],
-  ),
+  [
+    'process',
+    'console',
+    'Buffer',
+    'URL',
+    'performance',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'setImmediate',
+    'structuredClone',
+    'TextEncoder',
+    'TextDecoder',
+    'AbortController',
+  ].map((name) => [name, 'readonly']),
 );
 
 export default tseslint.config(

@@ -166,6 +166,8 @@ export async function benchDurability({ wearMiB = 256, killMiB = 64 } = {}) {
 if (process.argv[1] && pathToFileURL(resolve(process.argv[1])).href === import.meta.url) {
   const r = await benchDurability();
   console.log(`state dir writes: ${(r.stateBytesPerGiB / 1024).toFixed(1)} KiB in ${r.stateWritesPerGiB} files per GiB uploaded (${r.wearUploadMiB} MiB in ${r.wearUploadSeconds} s)`);
-  console.log(`re-sent after kill -9 at 50 %: ${(r.resentBytesAfterKillAt50 / 1024).toFixed(0)} KiB (bound window × chunk + checkpoint interval = ${r.resentBound / 1024} KiB; ${r.killUploadMiB} MiB upload)`);
+  console.log(
+    `re-sent after kill -9 at 50 %: ${(r.resentBytesAfterKillAt50 / 1024).toFixed(0)} KiB (bound window × chunk + checkpoint interval = ${r.resentBound / 1024} KiB; ${r.killUploadMiB} MiB upload)`,
+  );
   console.log(JSON.stringify(r));
 }

@@ -72,7 +72,17 @@ export function runMeasured(argv) {
  */
 export async function agentSend(port, file, fileId, { chunk, window, nodeFlags = [] } = {}) {
   const r = await runMeasured([
-    ...nodeFlags, agentBundle, 'send', file, '--broker', `mqtt://127.0.0.1:${port}`, '--client-id', 'bench-agent', '--file-id', fileId, '--json',
+    ...nodeFlags,
+    agentBundle,
+    'send',
+    file,
+    '--broker',
+    `mqtt://127.0.0.1:${port}`,
+    '--client-id',
+    'bench-agent',
+    '--file-id',
+    fileId,
+    '--json',
     ...(chunk ? ['--chunk-size', String(chunk)] : []),
     ...(window ? ['--window', String(window)] : []),
   ]);
@@ -122,7 +132,9 @@ async function interleave(runs, a, b, after, label) {
     const rb = await b(i);
     bs.push(rb);
     await after();
-    console.log(`${label} run ${i + 1}/${runs}: ${fmt(ra.seconds, 2)} s / ${fmt(rb.seconds, 2)} s, ${fmt(ra.cpuSeconds, 2)} / ${fmt(rb.cpuSeconds, 2)} CPU-s, ${fmt(ra.rssMiB)} / ${fmt(rb.rssMiB)} MiB`);
+    console.log(
+      `${label} run ${i + 1}/${runs}: ${fmt(ra.seconds, 2)} s / ${fmt(rb.seconds, 2)} s, ${fmt(ra.cpuSeconds, 2)} / ${fmt(rb.cpuSeconds, 2)} CPU-s, ${fmt(ra.rssMiB)} / ${fmt(rb.rssMiB)} MiB`,
+    );
   }
   return [summary(as), summary(bs)];
 }

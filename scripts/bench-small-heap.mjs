@@ -24,7 +24,10 @@ const option = (name, fallback) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : fallback;
 };
 const sizeMiB = Number(option('--size-mib', '1024'));
-const heaps = option('--heaps', '32,24,16,12,8').split(',').map(Number).filter((n) => n > 0);
+const heaps = option('--heaps', '32,24,16,12,8')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const sparse = args.includes('--sparse');
 const extra = option('--extra', '').split(/\s+/).filter(Boolean);
 const node = option('--node', process.execPath);
@@ -65,7 +68,10 @@ if (sparse) {
 const sha256Of = (path) =>
   new Promise((res, rej) => {
     const h = createHash('sha256');
-    createReadStream(path).on('data', (d) => h.update(d)).on('end', () => res(h.digest('hex'))).on('error', rej);
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('end', () => res(h.digest('hex')))
+      .on('error', rej);
   });
 const wantSha = await sha256Of(file);
 say(`file: ${sizeMiB} MiB ${sparse ? 'sparse (zeros)' : 'random'}, sha256 ${wantSha.slice(0, 16)}...`);
@@ -141,7 +147,14 @@ for (const heap of heaps) {
   } else {
     try {
       const text = r.stdout.trim();
-      const json = JSON.parse(text.startsWith('{') && text.endsWith('}') ? text : text.split('\n').filter((l) => l.startsWith('{')).pop());
+      const json = JSON.parse(
+        text.startsWith('{') && text.endsWith('}')
+          ? text
+          : text
+              .split('\n')
+              .filter((l) => l.startsWith('{'))
+              .pop(),
+      );
       const exported = join(dataDir, 'exports', clientId, json.fileId, json.name);
       if (!existsSync(exported)) {
         ok = false;

@@ -97,7 +97,5 @@ if (asJson) {
     const ratio = r.ratio === null ? '-' : `${r.ratio.toFixed(2)}×`;
     console.log(`  ${r.case.padEnd(22)} ${ms.padStart(10)} ${ratio.padStart(12)}  ${r.note}`);
   }
-  console.log(
-    `bundle ${size.bundle}: ${size.kib} KiB (${size.gzippedKib} KiB gzipped), budget ${sizeBudgetKiB} KiB: ${size.ok ? 'ok' : 'OVER'}`,
-  );
+  console.log(`bundle ${size.bundle}: ${size.kib} KiB (${size.gzippedKib} KiB gzipped), budget ${sizeBudgetKiB} KiB: ${size.ok ? 'ok' : 'OVER'}`);
 }

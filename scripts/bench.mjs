@@ -70,7 +70,11 @@ function runScript(script, scriptArgs, env = {}) {
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.once('exit', (code) => {
-      const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+      const line = out
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .pop();
       try {
         ok(JSON.parse(line ?? ''));
       } catch {
@@ -88,7 +92,7 @@ async function throughputAndRss() {
   const scratch = scratchDir(3.5 * 1024 * MiB);
   const work = mkdtempSync(join(scratch.dir, 'ftagent-bench-'));
   const dataDir = join(work, 'broker');
-  console.log(`broker data and files in ${scratch.dir}${scratch.tmpfs ? ' (tmpfs)' : ' (not tmpfs: the broker\'s disk writes may dominate)'}`);
+  console.log(`broker data and files in ${scratch.dir}${scratch.tmpfs ? ' (tmpfs)' : " (not tmpfs: the broker's disk writes may dominate)"}`);
   const file = makeFile(work, 'bench-256.bin', THROUGHPUT_MIB * MiB);
   const floorArgs = { work, file, sizeMiB: THROUGHPUT_MIB, runs, row, failed };
   await benchSinkBroker(floorArgs);
@@ -142,12 +146,7 @@ async function startup() {
     const floor = r.startup.find((s) => s.note === 'floor');
     for (const s of r.startup) {
       if (s === floor) continue;
-      row(
-        `startup: ${s.case}`,
-        s.medianMs === null ? s.note : `${fmt(s.medianMs)} ms = ${fmt(s.ratio, 2)}× node -e 0 (${fmt(floor?.medianMs)} ms)`,
-        '≤ 2×',
-        s.ratio === null ? false : s.ratio <= 2,
-      );
+      row(`startup: ${s.case}`, s.medianMs === null ? s.note : `${fmt(s.medianMs)} ms = ${fmt(s.ratio, 2)}× node -e 0 (${fmt(floor?.medianMs)} ms)`, '≤ 2×', s.ratio === null ? false : s.ratio <= 2);
     }
     row('bundle size', `${r.size.kib} KiB (${r.size.gzippedKib} KiB gzipped)`, `≤ ${r.size.budgetKib} KiB`, r.size.ok);
   } catch (err) {
@@ -186,12 +185,7 @@ async function smallHeap() {
     const scratch = scratchDir(3.5 * 1024 * MiB);
     const r = await runScript('bench-small-heap.mjs', ['--json', '--heaps', '32,16', '--size-mib', '1024'], { TMPDIR: scratch.dir });
     for (const h of r.results) {
-      row(
-        `1 GiB upload, --max-old-space-size=${h.heapMiB}`,
-        h.ok ? `ok, ${fmt(h.mibPerSecond, 0)} MiB/s, peak RSS ${fmt(h.peakRssMiB)} MiB` : h.note,
-        'completes, export identical',
-        h.ok,
-      );
+      row(`1 GiB upload, --max-old-space-size=${h.heapMiB}`, h.ok ? `ok, ${fmt(h.mibPerSecond, 0)} MiB/s, peak RSS ${fmt(h.peakRssMiB)} MiB` : h.note, 'completes, export identical', h.ok);
     }
   } catch (err) {
     failed('small heap', err);

@@ -18,13 +18,17 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 
 /** Throws the error every stub raises; `what` names the feature, `instead` says what to use. */
 const unsupported = (what, instead) =>
-  `function unsupported(){const e=new Error(${JSON.stringify(
-    `${what} is not supported in this build of ftagent; ${instead}`,
-  )});e.code='ERR_FTAGENT_UNSUPPORTED';throw e}`;
+  `function unsupported(){const e=new Error(${JSON.stringify(`${what} is not supported in this build of ftagent; ${instead}`)});e.code='ERR_FTAGENT_UNSUPPORTED';throw e}`;
 
 const sep = String.raw`[\\/]`;
 const inPackage = (name, dir = '') =>
-  new RegExp(`${sep}node_modules${sep}${name}${sep}${dir.split('/').filter(Boolean).map((d) => `${d}${sep}`).join('')}[^\\\\/]+$`);
+  new RegExp(
+    `${sep}node_modules${sep}${name}${sep}${dir
+      .split('/')
+      .filter(Boolean)
+      .map((d) => `${d}${sep}`)
+      .join('')}[^\\\\/]+$`,
+  );
 
 /** @typedef {{ request: string; importer: RegExp; contents: string }} Stub */
 /** @typedef {{ entry: string; out: string; stubs?: Stub[]; forbidden?: string[] }} BundleSpec */
@@ -39,36 +43,24 @@ export const agentStubs = [
     // mqtt/build/lib/connect/index.js: `require('./ws').streamBuilder` for ws:// and wss://.
     request: './ws',
     importer: inPackage('mqtt', 'build/lib/connect'),
-    contents: [
-      unsupported('MQTT over WebSocket (ws://, wss://)', 'use mqtt:// or mqtts://'),
-      'exports.streamBuilder=unsupported;exports.browserStreamBuilder=unsupported;',
-    ].join('\n'),
+    contents: [unsupported('MQTT over WebSocket (ws://, wss://)', 'use mqtt:// or mqtts://'), 'exports.streamBuilder=unsupported;exports.browserStreamBuilder=unsupported;'].join('\n'),
   },
   {
     // mqtt/build/lib/connect/index.js, browser branch only: WeChat and Alipay mini-program sockets.
     request: './wx',
     importer: inPackage('mqtt', 'build/lib/connect'),
-    contents: [
-      unsupported('MQTT over WeChat mini-program sockets (wx://, wxs://)', 'use mqtt:// or mqtts://'),
-      'exports.__esModule=true;exports.default=unsupported;',
-    ].join('\n'),
+    contents: [unsupported('MQTT over WeChat mini-program sockets (wx://, wxs://)', 'use mqtt:// or mqtts://'), 'exports.__esModule=true;exports.default=unsupported;'].join('\n'),
   },
   {
     request: './ali',
     importer: inPackage('mqtt', 'build/lib/connect'),
-    contents: [
-      unsupported('MQTT over Alipay mini-program sockets (ali://, alis://)', 'use mqtt:// or mqtts://'),
-      'exports.__esModule=true;exports.default=unsupported;',
-    ].join('\n'),
+    contents: [unsupported('MQTT over Alipay mini-program sockets (ali://, alis://)', 'use mqtt:// or mqtts://'), 'exports.__esModule=true;exports.default=unsupported;'].join('\n'),
   },
   {
     // mqtt/build/lib/connect/{tcp,tls}.js: used only when `socksProxy` or MQTTJS_SOCKS_PROXY is set.
     request: './socks',
     importer: inPackage('mqtt', 'build/lib/connect'),
-    contents: [
-      unsupported('A SOCKS proxy (socksProxy option or MQTTJS_SOCKS_PROXY)', 'unset MQTTJS_SOCKS_PROXY'),
-      'exports.__esModule=true;exports.default=unsupported;',
-    ].join('\n'),
+    contents: [unsupported('A SOCKS proxy (socksProxy option or MQTTJS_SOCKS_PROXY)', 'unset MQTTJS_SOCKS_PROXY'), 'exports.__esModule=true;exports.default=unsupported;'].join('\n'),
   },
   {
     // mqtt/build/lib/get-timer.js: browser main-thread keepalive timers; Node uses native timers.
@@ -85,10 +77,7 @@ export const agentStubs = [
     // load (the logger writes to a file descriptor instead). Fails fast instead of hanging.
     request: 'thread-stream',
     importer: inPackage('pino', 'lib'),
-    contents: [
-      unsupported('pino transports (worker threads)', 'log to a file descriptor'),
-      'module.exports=function ThreadStream(){unsupported()};',
-    ].join('\n'),
+    contents: [unsupported('pino transports (worker threads)', 'log to a file descriptor'), 'module.exports=function ThreadStream(){unsupported()};'].join('\n'),
   },
 ];
 
@@ -154,9 +143,7 @@ export function bundleOptions({ entry, out, stubs = [] }, used = new Set()) {
 /** Names of forbidden packages present in an esbuild metafile's inputs. */
 export function leakedPackages(metafile, forbidden) {
   const inputs = Object.keys(metafile.inputs);
-  return forbidden.filter((name) =>
-    inputs.some((p) => new RegExp(`(?:^|${sep})node_modules${sep}${name}${sep}`).test(p)),
-  );
+  return forbidden.filter((name) => inputs.some((p) => new RegExp(`(?:^|${sep})node_modules${sep}${name}${sep}`).test(p)));
 }
 
 /** @type {(BundleSpec & { forbidden: string[] })[]} */

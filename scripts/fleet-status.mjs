@@ -85,7 +85,11 @@ function table(docs) {
     d.online ? bytes(d.stateDir?.freeBytes) : '',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => `${cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`;
+  const line = (cells) =>
+    `${cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd()}\n`;
   return [header, ...rows].map(line).join('') + `${docs.length} gateway(s), ${docs.filter((d) => d.online).length} online\n`;
 }
 

@@ -82,7 +82,7 @@ export function isFtError(err: unknown, code?: FtErrorCode): err is FtError {
 /** Node's fs errors carry a `code` such as ENOENT; this reads it without `any`. */
 export function errnoCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
-    const code = (err).code;
+    const code = err.code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;

@@ -41,7 +41,10 @@ export interface ConnectionFlagValues {
 type UsageError = (message: string) => FtError;
 
 export function parseBrokers(values: readonly string[], usageError: UsageError): string[] {
-  const urls = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  const urls = values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
   if (urls.length === 0) throw usageError('--broker is required (e.g. --broker mqtt://10.0.0.5:1883)');
   return urls.map((u) => {
     const problem = brokerUrlProblem(u);
@@ -67,7 +70,10 @@ export function connectionFromFlags(v: ConnectionFlagValues, io: CliIo, usageErr
   if (mqtt !== '5' && mqtt !== '3.1.1') throw usageError(`--mqtt must be 5 or 3.1.1, got "${mqtt}"`);
 
   let password: string | undefined;
-  if (v['password-file'] !== undefined) password = readFlagFile('password-file', v['password-file'], io.cwd, fileLimits.password).toString('utf8').replace(/\r?\n$/, '');
+  if (v['password-file'] !== undefined)
+    password = readFlagFile('password-file', v['password-file'], io.cwd, fileLimits.password)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   else if (io.env.FTAGENT_PASSWORD !== undefined) password = io.env.FTAGENT_PASSWORD;
   if (password !== undefined && v.username === undefined) throw usageError('a password needs --username');
 

@@ -108,7 +108,10 @@ export function downloadTopic(remote: string, r: SniffResponse): string {
   if (r.ack === 'NOT_EXIST') throw new FtError('NOT_FOUND', `the store server has no ${remote} (NOT_EXIST)${why}`, { details: { remote } });
   if (r.ack === 'NOT_ALLOW') throw new FtError('NOT_ALLOWED', `the store server does not allow downloading ${remote} (NOT_ALLOW)${why}`, { details: { remote } });
   if (r.ack === 'WAIT') {
-    throw new FtError('REMOTE_ERROR', `the store server is busy (WAIT${r.timeoutMs !== undefined ? `, try again in ${r.timeoutMs} ms` : ''})`, { transient: true, details: { remote, timeoutMs: r.timeoutMs } });
+    throw new FtError('REMOTE_ERROR', `the store server is busy (WAIT${r.timeoutMs !== undefined ? `, try again in ${r.timeoutMs} ms` : ''})`, {
+      transient: true,
+      details: { remote, timeoutMs: r.timeoutMs },
+    });
   }
   throw new FtError('REMOTE_ERROR', `the store server could not serve ${remote} (${r.ackText ?? 'no ack'})${why}`, { details: { remote, ack: r.ackText } });
 }

@@ -144,7 +144,6 @@ export function failedJobError(job: Pick<JobRecord, 'code' | 'reason'>): FtError
   return new FtError('GAVE_UP', reason);
 }
 
-
 function pause(ms: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((done) => {
     if (signal?.aborted) return done(false);

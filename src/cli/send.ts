@@ -68,7 +68,6 @@ export function planSend(argv: string[], io: CliIo): SendPlan {
   return { connection, upload, json: v.json === true, quiet: v.quiet === true, logLevel, ...(maxBytesPerSecond !== undefined ? { maxBytesPerSecond } : {}) };
 }
 
-
 async function run(argv: string[], io: CliIo): Promise<number> {
   // --queue hands the file to the daemon's spool instead (send-queue.ts).
   if (isQueuedSend(argv)) return runQueuedSend(argv, io);

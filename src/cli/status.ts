@@ -148,11 +148,7 @@ async function storeJobs(state: StateAccess): Promise<{ jobs: StoreJobStatus[]; 
 }
 
 function storeLine(s: StoreJobStatus): string {
-  const last = s.running
-    ? `running (fired ${s.running.fireAt})`
-    : s.lastRun
-      ? `${s.lastRun.state} (fired ${s.lastRun.fireAt})${s.lastRun.error ? `: ${s.lastRun.error}` : ''}`
-      : 'never run';
+  const last = s.running ? `running (fired ${s.running.fireAt})` : s.lastRun ? `${s.lastRun.state} (fired ${s.lastRun.fireAt})${s.lastRun.error ? `: ${s.lastRun.error}` : ''}` : 'never run';
   return `${s.id}  ${s.enabled ? 'enabled ' : 'disabled'}  "${s.executionTime}"  next ${s.nextFiring ?? '-'}  last ${last}`;
 }
 

@@ -16,7 +16,7 @@ export const fleetSection = {
   type: 'object',
   description: 'The fleet plane: a retained health document, job events and (with "remote") requests, on the daemon\'s MQTT connection.',
   fields: {
-    enabled: { type: 'boolean', default: true, description: 'Publish status and events (and set the connection\'s will to the offline document).' },
+    enabled: { type: 'boolean', default: true, description: "Publish status and events (and set the connection's will to the offline document)." },
     topicPrefix: {
       type: 'string',
       default: 'ftagent/{clientId}',
@@ -25,7 +25,13 @@ export const fleetSection = {
     },
     statusIntervalSeconds: { type: 'integer', default: 300, min: 10, max: 86400, unit: 'seconds', description: 'The status document is published again this often even when nothing changed.' },
     statusMinGapSeconds: { type: 'integer', default: 5, min: 0, max: 3600, unit: 'seconds', description: 'At most one status document per this many seconds when things change.' },
-    maxPendingEvents: { type: 'integer', default: 1000, min: 1, max: 1_000_000, description: 'Events kept in <stateDir>/events/ while they cannot be published; the oldest is dropped (and counted) when full.' },
+    maxPendingEvents: {
+      type: 'integer',
+      default: 1000,
+      min: 1,
+      max: 1_000_000,
+      description: 'Events kept in <stateDir>/events/ while they cannot be published; the oldest is dropped (and counted) when full.',
+    },
     offlineWaitMs: { type: 'integer', default: 2000, min: 0, max: 60_000, unit: 'ms', description: 'On a clean stop, how long to wait for the broker to acknowledge the offline document.' },
   },
 } as const satisfies ObjectField;

@@ -43,7 +43,7 @@ export function brokerUrlProblem(value: string): string | undefined {
   } catch {
     return 'must be a broker URL such as mqtt://10.0.0.5:1883 or mqtts://broker.example.com:8883';
   }
-  if (url.protocol === 'ws:' || url.protocol === 'wss:') return 'uses WebSocket, which this build does not speak: use mqtt:// or mqtts:// (the broker\'s TCP listener, EMQX 1883 / 8883)';
+  if (url.protocol === 'ws:' || url.protocol === 'wss:') return "uses WebSocket, which this build does not speak: use mqtt:// or mqtts:// (the broker's TCP listener, EMQX 1883 / 8883)";
   if (!brokerSchemes.includes(url.protocol)) return 'must be a broker URL such as mqtt://10.0.0.5:1883 or mqtts://host:8883';
   if (!url.hostname) return 'has no host: write it as mqtt://host:port';
   if (url.username || url.password) return 'must not carry credentials: use the user name and a password file (or FTAGENT_PASSWORD)';

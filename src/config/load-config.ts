@@ -35,7 +35,10 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
   const text = await readConfigText(path);
   const config = await parseConfig(text, path, options);
   // A stateDir that is a file makes the daemon fail at every start (and systemd restart it forever).
-  const kind = await stat(config.stateDir).then((st) => (st.isDirectory() ? 'dir' : 'other'), () => 'absent');
+  const kind = await stat(config.stateDir).then(
+    (st) => (st.isDirectory() ? 'dir' : 'other'),
+    () => 'absent',
+  );
   if (kind === 'other') {
     throw new FtError('CONFIG_INVALID', `config ${path}: "stateDir" ${config.stateDir} exists and is not a directory: point it at a directory (it is created if missing), or move that file away`, {
       details: { file: path, key: 'stateDir' },
@@ -46,8 +49,7 @@ export async function loadConfig(file: string, options: LoadOptions = {}): Promi
 
 export async function parseConfig(text: string, path: string, options: LoadOptions = {}): Promise<Config> {
   const env = options.env ?? process.env;
-  const fail = (message: string, key?: string): FtError =>
-    new FtError('CONFIG_INVALID', `config ${path}: ${message}`, { details: { file: path, ...(key ? { key } : {}) } });
+  const fail = (message: string, key?: string): FtError => new FtError('CONFIG_INVALID', `config ${path}: ${message}`, { details: { file: path, ...(key ? { key } : {}) } });
 
   let json: unknown;
   try {

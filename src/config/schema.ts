@@ -80,7 +80,6 @@ type ObjectValue<Fs> = Simplify<
 
 // ---- checks shared by several keys ----
 
-
 const checkBrokerUrl = brokerUrlProblem;
 const checkClientId = clientIdProblem;
 
@@ -145,7 +144,7 @@ const u16MaxBlock = 0xffff;
 
 const storeNftp = {
   type: 'object',
-  description: 'nftp settings. blockSize and width must match the store server; the rest is this agent\'s pacing and patience.',
+  description: "nftp settings. blockSize and width must match the store server; the rest is this agent's pacing and patience.",
   fields: {
     blockSize: { type: 'integer', default: 32768, min: 16, max: 64 * 1024 * 1024, unit: 'bytes', description: 'Bytes per nftp block, sending and receiving.' },
     width: { type: 'enum', values: ['u16', 'u32'], default: 'u16', description: 'Width of the FILE/END content-length field.' },
@@ -171,14 +170,22 @@ const storeSection = {
   description: 'The store system: scheduled broadcast/upload jobs, and files pushed to or browsed on this device ($file_sniffer/v1/…, nftp).',
   fields: {
     enabled: { type: 'boolean', default: false, description: 'Run the store flows in the daemon: store jobs (ftagent job add), push and dir requests.' },
-    requestTimeoutSeconds: { type: 'integer', default: 10, min: 1, max: 3600, unit: 'seconds', description: 'How long a broadcast/upload request waits for the store server\'s answer.' },
-    rescanSeconds: { type: 'integer', default: 30, min: 1, max: 86400, unit: 'seconds', description: 'How often the daemon re-reads the store jobs as a fallback; changes made with ftagent job add/remove are seen at once.' },
+    requestTimeoutSeconds: { type: 'integer', default: 10, min: 1, max: 3600, unit: 'seconds', description: "How long a broadcast/upload request waits for the store server's answer." },
+    rescanSeconds: {
+      type: 'integer',
+      default: 30,
+      min: 1,
+      max: 86400,
+      unit: 'seconds',
+      description: 'How often the daemon re-reads the store jobs as a fallback; changes made with ftagent job add/remove are seen at once.',
+    },
     maxParallelTransfers: {
       type: 'integer',
       default: 8,
       min: 1,
       max: 256,
-      description: "Store-job files sending at once, all jobs together (twice as many may be asking the server); the server's WAIT limits them further. Memory: about this × nftp.window × nftp.blockSize.",
+      description:
+        "Store-job files sending at once, all jobs together (twice as many may be asking the server); the server's WAIT limits them further. Memory: about this × nftp.window × nftp.blockSize.",
     },
     nftp: storeNftp,
     receive: {
@@ -270,12 +277,9 @@ export const configSchema = {
         ca: { type: 'string', optional: true, path: true, description: 'CA certificate file (PEM) to trust instead of the system store.' },
         cert: { type: 'string', optional: true, path: true, description: 'Client certificate file (PEM), with "key".' },
         key: { type: 'string', optional: true, path: true, description: 'Client private key file (PEM), with "cert".' },
-        insecure: { type: 'boolean', default: false, description: "Accept any server certificate. Testing only." },
+        insecure: { type: 'boolean', default: false, description: 'Accept any server certificate. Testing only.' },
       },
-      check: (v) =>
-        (v.cert === undefined) !== (v.key === undefined)
-          ? { key: v.cert === undefined ? 'cert' : 'key', message: 'is needed too: "tls.cert" and "tls.key" go together' }
-          : undefined,
+      check: (v) => ((v.cert === undefined) !== (v.key === undefined) ? { key: v.cert === undefined ? 'cert' : 'key', message: 'is needed too: "tls.cert" and "tls.key" go together' } : undefined),
     },
     mqtt: {
       type: 'object',
@@ -363,10 +367,7 @@ export const configSchema = {
             },
           },
         },
-        check: (v) =>
-          v.afterSuccess === 'move' && v.moveTo === undefined
-            ? { key: 'moveTo', message: 'is needed when "afterSuccess" is "move": name the folder to move sent files to' }
-            : undefined,
+        check: (v) => (v.afterSuccess === 'move' && v.moveTo === undefined ? { key: 'moveTo', message: 'is needed when "afterSuccess" is "move": name the folder to move sent files to' } : undefined),
       },
     },
     store: storeSection,

@@ -143,10 +143,7 @@ export class Daemon {
     link.start();
     scheduler.start();
     daemon.scheduleWatch(clock, 0);
-    logger.info(
-      { brokers: config.brokers, clientId: config.clientId, maxConcurrent: config.maxConcurrent, watch: watches.length, store: config.store.enabled },
-      'daemon started',
-    );
+    logger.info({ brokers: config.brokers, clientId: config.clientId, maxConcurrent: config.maxConcurrent, watch: watches.length, store: config.store.enabled }, 'daemon started');
     return daemon;
   }
 

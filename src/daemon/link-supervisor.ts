@@ -90,11 +90,7 @@ export class LinkSupervisor {
         ...(this.deps.random ? { random: this.deps.random } : {}),
         ...(this.deps.connectFn ? { connectFn: this.deps.connectFn } : {}),
       });
-      const channel = new CommandChannel(
-        connection,
-        { responses: this.responses, clock, ...(this.deps.rateLimit ? { rateLimit: this.deps.rateLimit } : {}) },
-        logger,
-      );
+      const channel = new CommandChannel(connection, { responses: this.responses, clock, ...(this.deps.rateLimit ? { rateLimit: this.deps.rateLimit } : {}) }, logger);
       this.connection = connection;
       this.channel = channel;
       this.retireConnection = this.deps.onConnection?.(connection) ?? null;

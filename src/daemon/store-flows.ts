@@ -75,9 +75,7 @@ export class StoreFlows {
       ...(deps.onReceived ? { onResult: deps.onReceived } : {}),
     });
     const serving =
-      store.serve.roots.length > 0
-        ? startFileServing({ link, roots: store.serve.roots, maxConcurrent: store.serve.maxConcurrent, nftp: storeNftpSendFrom(config), clock, logger })
-        : undefined;
+      store.serve.roots.length > 0 ? startFileServing({ link, roots: store.serve.roots, maxConcurrent: store.serve.maxConcurrent, nftp: storeNftpSendFrom(config), clock, logger }) : undefined;
     const flows = new StoreFlows(link, jobs, receiver, serving, deps);
     try {
       await receiver.ready;

@@ -33,9 +33,7 @@ export async function openAuditLog(path: string): Promise<AuditLog> {
   return {
     record(entry) {
       if (closed || failure) return;
-      stream.write(
-        `${JSON.stringify({ t: new Date().toISOString(), client: entry.client, topic: entry.topic, bytes: entry.bytes, qos: entry.qos, rc: entry.rc })}\n`,
-      );
+      stream.write(`${JSON.stringify({ t: new Date().toISOString(), client: entry.client, topic: entry.topic, bytes: entry.bytes, qos: entry.qos, rc: entry.rc })}\n`);
     },
     close() {
       if (closed) return Promise.resolve();

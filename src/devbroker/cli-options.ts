@@ -190,16 +190,7 @@ function parseOrThrow(argv: string[]): BrokerCliCommand {
   return { kind: 'run', options };
 }
 
-const storeValueFlags = [
-  'store-max-sessions',
-  'store-token-ttl',
-  'store-wait-timeout',
-  'store-block-size',
-  'store-width',
-  'store-lost-block-rate',
-  'store-wait-storm',
-  'store-error-rate',
-] as const;
+const storeValueFlags = ['store-max-sessions', 'store-token-ttl', 'store-wait-timeout', 'store-block-size', 'store-width', 'store-lost-block-rate', 'store-wait-storm', 'store-error-rate'] as const;
 type StoreFlagValues = { 'no-store'?: boolean } & { [K in (typeof storeValueFlags)[number]]?: string };
 
 // Both end up in timers (here or in the agent); setTimeout fires at once for anything above 2^31 - 1 ms.

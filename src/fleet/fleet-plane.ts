@@ -151,16 +151,18 @@ export class FleetPlane {
     }
     this.queuedRequests++;
     const props = packet.properties;
-    this.requestChain = this.requestChain.then(async () => {
-      this.queuedRequests--;
-      const answer = await remote.handle(verb, payload);
-      const responseTopic = validResponseTopic(props?.responseTopic) ?? this.deps.topics.cmdResponse;
-      const live = this.client === client ? client : this.client;
-      if (!live) return;
-      const options = props?.correlationData ? { properties: { correlationData: props.correlationData } } : {};
-      await publishAcked(live, responseTopic, Buffer.from(JSON.stringify(answer)), options, this.deps.clock, publishTimeoutMs);
-      this.changed();
-    }).catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'remote request handling failed'));
+    this.requestChain = this.requestChain
+      .then(async () => {
+        this.queuedRequests--;
+        const answer = await remote.handle(verb, payload);
+        const responseTopic = validResponseTopic(props?.responseTopic) ?? this.deps.topics.cmdResponse;
+        const live = this.client === client ? client : this.client;
+        if (!live) return;
+        const options = props?.correlationData ? { properties: { correlationData: props.correlationData } } : {};
+        await publishAcked(live, responseTopic, Buffer.from(JSON.stringify(answer)), options, this.deps.clock, publishTimeoutMs);
+        this.changed();
+      })
+      .catch((err: unknown) => this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'remote request handling failed'));
   }
 
   private scheduleStatus(delayMs: number): void {

@@ -34,7 +34,6 @@ export interface RemoteRequestDeps {
   logger: Logger;
 }
 
-
 const verbs = ['upload', 'cancel', 'status', 'jobs'] as const;
 type Verb = (typeof verbs)[number];
 const maxRequestIdLength = 128;

@@ -38,7 +38,10 @@ export async function buildStatus(facts: StatusFacts, src: StatusSources, now: n
   const pending = await src.index.pending();
   let bytes = 0;
   for (const f of pending.values()) bytes += f.size;
-  const running = src.running().filter((id) => pending.has(id)).slice(0, maxListedActive);
+  const running = src
+    .running()
+    .filter((id) => pending.has(id))
+    .slice(0, maxListedActive);
   const active = [];
   for (const id of running) {
     const f = pending.get(id);

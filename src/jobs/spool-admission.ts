@@ -45,7 +45,9 @@ export class SpoolAdmission {
     const { spool, bounds } = this.deps;
     const incoming = factsOfOptions(job.file, job.options ?? {}, 'new');
     if (bounds.maxBytes > 0 && incoming.size > bounds.maxBytes) {
-      throw spoolFull(`${job.file} is ${incoming.size} bytes, more than spool.maxBytes (${bounds.maxBytes}) allows for the whole queue: raise spool.maxBytes or send it with \`ftagent send\` in the foreground`);
+      throw spoolFull(
+        `${job.file} is ${incoming.size} bytes, more than spool.maxBytes (${bounds.maxBytes}) allows for the whole queue: raise spool.maxBytes or send it with \`ftagent send\` in the foreground`,
+      );
     }
     const pending = await this.index.pending();
     let count = pending.size;

@@ -50,8 +50,7 @@ export interface StoreJob {
 const jobIdRe = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export function parseStoreJob(value: unknown, source: string): StoreJob {
-  const bad = (field: string, problem: string): FtError =>
-    new FtError('CONFIG_INVALID', `${source}: ${field} ${problem}`, { details: { source, field } });
+  const bad = (field: string, problem: string): FtError => new FtError('CONFIG_INVALID', `${source}: ${field} ${problem}`, { details: { source, field } });
   const o = asObject(value, () => bad('the job', 'must be a JSON object'));
   const jobId = o.job_id ?? o.id;
   if (!isId(jobId) || !jobIdRe.test(String(jobId))) {
@@ -105,8 +104,7 @@ function parseTask(value: unknown, at: string, bad: (f: string, p: string) => Ft
     return v;
   };
   const rawType = typeof o.type === 'string' ? o.type.toUpperCase() : '';
-  const type: StoreTaskType | undefined =
-    rawType === 'BROADCAST' ? 'broadcast' : rawType === 'UPLOAD_TO_SERVER' || rawType === 'UPLOAD' ? 'upload' : undefined;
+  const type: StoreTaskType | undefined = rawType === 'BROADCAST' ? 'broadcast' : rawType === 'UPLOAD_TO_SERVER' || rawType === 'UPLOAD' ? 'upload' : undefined;
   if (!type) {
     throw bad(`${at}.type`, `is ${JSON.stringify(o.type)}: this agent sends with "BROADCAST" or "UPLOAD_TO_SERVER" (receiving is the server's push)`);
   }

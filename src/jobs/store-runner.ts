@@ -341,10 +341,12 @@ function serialWriter(write: () => Promise<void>): () => Promise<void> {
   };
   return () => {
     if (!running) return start();
-    queued ??= running.catch(() => undefined).then(() => {
-      queued = undefined;
-      return start();
-    });
+    queued ??= running
+      .catch(() => undefined)
+      .then(() => {
+        queued = undefined;
+        return start();
+      });
     return queued;
   };
 }

@@ -147,7 +147,14 @@ export async function runUploadJob(job: JobRecord, control: JobControl, deps: Up
     await progress.settled();
     const record = await spool.markDone(job.id, `sent as file id ${result.fileId}, name ${result.name}, ${result.size} bytes, sha256 ${result.sha256}`);
     logger.info(
-      { job: job.id, fileId: result.fileId, size: result.size, resent: Math.max(0, result.bytesSent - (result.size - confirmedBefore)), retries: result.retries, seconds: Number(result.seconds.toFixed(3)) },
+      {
+        job: job.id,
+        fileId: result.fileId,
+        size: result.size,
+        resent: Math.max(0, result.bytesSent - (result.size - confirmedBefore)),
+        retries: result.retries,
+        seconds: Number(result.seconds.toFixed(3)),
+      },
       'job done',
     );
     return { kind: 'done', record, result };
@@ -287,15 +294,7 @@ function generationOf(fileId: string, base: string): number {
   return fileId.startsWith(base) && m ? Number(m[1]) : 1;
 }
 
-function freshCheckpoint(
-  job: JobRecord,
-  q: QueuedUploadOptions,
-  options: UploadOptions,
-  identity: SourceIdentity,
-  generation: number,
-  attempts: number,
-  now: () => number,
-): Checkpoint {
+function freshCheckpoint(job: JobRecord, q: QueuedUploadOptions, options: UploadOptions, identity: SourceIdentity, generation: number, attempts: number, now: () => number): Checkpoint {
   const base = baseFileId(q, job);
   const name = options.name ?? safeFileName(basename(options.path));
   const initPayload = encodeInitPayload({
@@ -330,7 +329,6 @@ function toSnapshot(cp: Checkpoint): UploadSnapshot {
     source: cp.source,
   };
 }
-
 
 function iso(now: () => number): string {
   return new Date(now()).toISOString();

@@ -23,7 +23,13 @@ export function hasWildcard(path: string): boolean {
 }
 
 export function wildcardMatcher(pattern: string): (name: string) => boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    's',
+  );
   return (name) => re.test(name);
 }
 

@@ -123,7 +123,10 @@ export class CommandChannel implements CommandLink {
    * wanted, subscribed), rejects if the connection gives up first.
    */
   start(): Promise<void> {
-    return untilFirstUp((l) => this.listen(l), () => this.connection.start());
+    return untilFirstUp(
+      (l) => this.listen(l),
+      () => this.connection.start(),
+    );
   }
 
   /** Stops listening to the connection (the connection itself is closed by its owner). */

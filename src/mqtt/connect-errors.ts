@@ -9,7 +9,16 @@ import { FtError, errnoCode } from '../errors';
 export const sessionTakenOver = 0x8e;
 
 export function describeDisconnect(rc: number): string {
-  const known: Record<number, string> = { 0x8e: 'session taken over', 0x8b: 'server shutting down', 0x95: 'packet too large', 0x93: 'receive maximum exceeded', 0x82: 'protocol error', 0x81: 'malformed packet', 0x97: 'quota exceeded', 0x98: 'administrative action' };
+  const known: Record<number, string> = {
+    0x8e: 'session taken over',
+    0x8b: 'server shutting down',
+    0x95: 'packet too large',
+    0x93: 'receive maximum exceeded',
+    0x82: 'protocol error',
+    0x81: 'malformed packet',
+    0x97: 'quota exceeded',
+    0x98: 'administrative action',
+  };
   return `0x${rc.toString(16).padStart(2, '0')}${known[rc] ? ` (${known[rc]})` : ''}`;
 }
 
@@ -24,7 +33,9 @@ export function stalledError(brokers: readonly string[], cycles: number, lastRea
   return new FtError(
     malformed ? 'PROTOCOL_ERROR' : 'GAVE_UP',
     `connected to ${brokers.join(', ')} ${cycles} times in a row and lost the link each time before the transfer moved forward (last: ${lastReason}); ` +
-      (malformed ? 'the broker sends packets MQTT does not allow' : 'the broker may be refusing what is sent (e.g. a packet above its size limit: try a smaller --chunk-size) or another client uses this client id'),
+      (malformed
+        ? 'the broker sends packets MQTT does not allow'
+        : 'the broker may be refusing what is sent (e.g. a packet above its size limit: try a smaller --chunk-size) or another client uses this client id'),
     { transient: true, details: { cycles, lastReason } },
   );
 }
@@ -41,11 +52,9 @@ export function classifyConnectError(url: string, err: unknown): FtError {
   if (isConnackRefusal(err)) {
     const code = (err as { code?: unknown }).code;
     if (typeof code === 'number' && authCodes.has(code)) {
-      return new FtError(
-        'AUTH_FAILED',
-        `broker ${url} refused the credentials (${message}, rc ${code}): check --username and --password-file / FTAGENT_PASSWORD`,
-        { details: { broker: url, reasonCode: code } },
-      );
+      return new FtError('AUTH_FAILED', `broker ${url} refused the credentials (${message}, rc ${code}): check --username and --password-file / FTAGENT_PASSWORD`, {
+        details: { broker: url, reasonCode: code },
+      });
     }
     if (code === 2 || code === 0x85) {
       return new FtError('CONFIG_INVALID', `broker ${url} refused the client id (${message}, rc ${code}): choose a shorter id of letters, digits and - (--client-id / "clientId")`, {
@@ -59,7 +68,10 @@ export function classifyConnectError(url: string, err: unknown): FtError {
   }
   const errno = errnoCode(err) ?? '';
   // TLS alerts the broker sends about our side: it wants a client certificate, or refused ours.
-  if (/ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED)/.test(errno) || /alert (certificate required|bad certificate|unknown ca|certificate unknown)/i.test(message)) {
+  if (
+    /ALERT_(CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|ACCESS_DENIED)/.test(errno) ||
+    /alert (certificate required|bad certificate|unknown ca|certificate unknown)/i.test(message)
+  ) {
     return new FtError(
       'AUTH_FAILED',
       `broker ${url} refused the TLS client certificate (${errno || message.split('\n')[0]}): it requires one its CA signed; pass --cert FILE and --key FILE (config tls.cert, tls.key)`,
@@ -67,18 +79,15 @@ export function classifyConnectError(url: string, err: unknown): FtError {
     );
   }
   if (tlsTrustCodes.test(errno) || /certificate|self[- ]signed|SSL routines/i.test(message)) {
-    return new FtError(
-      'CONFIG_INVALID',
-      `TLS to ${url} failed: ${message}${errno ? ` (${errno})` : ''}: pass the broker's CA with --ca FILE (or --insecure to skip the check)`,
-      { details: { broker: url, errno } },
-    );
+    return new FtError('CONFIG_INVALID', `TLS to ${url} failed: ${message}${errno ? ` (${errno})` : ''}: pass the broker's CA with --ca FILE (or --insecure to skip the check)`, {
+      details: { broker: url, errno },
+    });
   }
   return new FtError('CONNECT_FAILED', `cannot connect to ${url}: ${message}${errno && !message.includes(errno) ? ` (${errno})` : ''}`, {
     transient: true,
     details: { broker: url, errno },
   });
 }
-
 
 /**
  * TLS files that can never work, found before connecting (a retry cannot fix them): a CA or

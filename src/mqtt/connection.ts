@@ -52,10 +52,7 @@ export interface ConnectionOptions {
 
 export type { LinkLimits } from './ack-packets';
 
-export type ConnectionEvent =
-  | { kind: 'up'; client: MqttClient; url: string; limits: LinkLimits }
-  | { kind: 'down'; url: string; reason: string }
-  | { kind: 'failed'; error: FtError };
+export type ConnectionEvent = { kind: 'up'; client: MqttClient; url: string; limits: LinkLimits } | { kind: 'down'; url: string; reason: string } | { kind: 'failed'; error: FtError };
 
 export interface ConnectionDeps {
   clock: Clock;
@@ -64,7 +61,6 @@ export interface ConnectionDeps {
   /** Tests may replace MQTT.js's connect. */
   connectFn?: (url: string, options: IClientOptions) => MqttClient;
 }
-
 
 /**
  * MQTT.js traces every step of every packet through the `debug` package, whose logging function
@@ -139,9 +135,12 @@ export class Connection {
   /** Starts the loop; resolves once the first connection is up, rejects if it gives up first. */
   start(): Promise<void> {
     if (this.loop) throw new Error('connection already started');
-    return untilFirstUp((l) => this.listen(l), () => {
-      this.loop = this.run();
-    });
+    return untilFirstUp(
+      (l) => this.listen(l),
+      () => {
+        this.loop = this.run();
+      },
+    );
   }
 
   /**

@@ -8,7 +8,6 @@
  */
 import type { MqttClient } from 'mqtt';
 
-
 type State = { kind: 'type' } | { kind: 'length'; value: number; multiplier: number; headerBytes: number } | { kind: 'body'; left: number };
 
 export class InboundPacketCap {

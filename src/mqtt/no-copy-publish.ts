@@ -46,7 +46,7 @@ export function storeWithoutCopy(client: MqttClient): boolean {
   const byReference: StoreAndSend = function (packet, cb, cbStorePut) {
     // A topic alias makes MQTT.js store a repaired copy with the full topic: leave that path alone
     // (ftagent never sets aliases, so this is only a guard). PUBREL (QoS 2) is not ours either.
-    if (packet.cmd !== 'publish' || (packet).properties?.topicAlias !== undefined) {
+    if (packet.cmd !== 'publish' || packet.properties?.topicAlias !== undefined) {
       copying.call(this, packet, cb, cbStorePut);
       return;
     }

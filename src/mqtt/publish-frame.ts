@@ -15,7 +15,7 @@ export function qos1PublishHeader(topic: string, packetId: number, payloadLength
   const header = Buffer.allocUnsafe(1 + lengthBytes + 2 + topicLength + 2 + properties);
   header[0] = QOS1_PUBLISH;
   let at = 1;
-  for (let rest = remaining; ; ) {
+  for (let rest = remaining; ;) {
     const digit = rest % 0x80;
     rest = Math.floor(rest / 0x80);
     header[at++] = rest > 0 ? digit | 0x80 : digit;

@@ -40,8 +40,8 @@ export function redactStderrWhileDebugging(secret: string, env: NodeJS.ProcessEn
       for (const w of stderrSecrets) out = out.split(w).join(redacted);
       return out;
     };
-    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
-      write(typeof chunk === 'string' ? scrub(chunk) : Buffer.isBuffer(chunk) ? Buffer.from(scrub(chunk.toString('utf8')), 'utf8') : chunk, ...rest));
+    process.stderr.write = (chunk: unknown, ...rest: unknown[]) =>
+      write(typeof chunk === 'string' ? scrub(chunk) : Buffer.isBuffer(chunk) ? Buffer.from(scrub(chunk.toString('utf8')), 'utf8') : chunk, ...rest);
   }
   stderrSecrets.add(secret);
 }

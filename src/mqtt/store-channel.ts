@@ -412,9 +412,7 @@ function disconnected(reason: string): FtError {
 function publishError(topic: string, err: Error): FtError {
   const rc = (err as { code?: unknown }).code;
   if (typeof rc === 'number' && rc >= 0x80) {
-    const emqx = topic.startsWith('$file/')
-      ? ' (EMQX 5 with its own file transfer enabled claims every $file/… publish; nftp needs it disabled or EMQX 4.4)'
-      : '';
+    const emqx = topic.startsWith('$file/') ? ' (EMQX 5 with its own file transfer enabled claims every $file/… publish; nftp needs it disabled or EMQX 4.4)' : '';
     return new FtError('FT_REJECTED', `the broker refused the publish to ${topic} (rc 0x${rc.toString(16)})${emqx}`, { details: { topic, reasonCode: rc } });
   }
   return disconnected(err.message);

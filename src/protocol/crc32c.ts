@@ -35,9 +35,7 @@ function buildTables(): Uint32Array[] {
   return all;
 }
 
-const [T0, T1, T2, T3, T4, T5, T6, T7] = tables as [
-  Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array,
-];
+const [T0, T1, T2, T3, T4, T5, T6, T7] = tables as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
 
 export function crc32cInit(): Crc32cState {
   return 0xffffffff;

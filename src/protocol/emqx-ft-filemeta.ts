@@ -21,12 +21,7 @@ export interface FileMeta {
 }
 
 function isPrintable(cp: number): boolean {
-  return (
-    (cp >= 32 && cp <= 126) ||
-    (cp >= 0xa0 && cp <= 0xd7ff) ||
-    (cp >= 0xe000 && cp <= 0xfffd) ||
-    (cp >= 0x10000 && cp <= 0x10ffff)
-  );
+  return (cp >= 32 && cp <= 126) || (cp >= 0xa0 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
 }
 
 /** Why EMQX would refuse this file name, or null when it accepts it. */

@@ -35,7 +35,5 @@ export function parseFileResponse(payload: Uint8Array): ParsedFileResponse {
 }
 
 export function encodeFileResponse(r: FileResponse): Buffer {
-  return Buffer.from(
-    JSON.stringify({ vsn: '0.1', topic: r.topic, packet_id: r.packetId, reason_code: r.reasonCode, reason_description: r.reasonDescription }),
-  );
+  return Buffer.from(JSON.stringify({ vsn: '0.1', topic: r.topic, packet_id: r.packetId, reason_code: r.reasonCode, reason_description: r.reasonDescription }));
 }

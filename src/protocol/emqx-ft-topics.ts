@@ -5,11 +5,7 @@
 
 export type FtMode = 'sync' | 'async';
 
-export type FtCommand =
-  | { kind: 'init' }
-  | { kind: 'segment'; offset: number; checksum?: string }
-  | { kind: 'fin'; size: number; checksum?: string }
-  | { kind: 'abort' };
+export type FtCommand = { kind: 'init' } | { kind: 'segment'; offset: number; checksum?: string } | { kind: 'fin'; size: number; checksum?: string } | { kind: 'abort' };
 
 export type FtCommandKind = FtCommand['kind'];
 

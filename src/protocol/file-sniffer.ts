@@ -100,8 +100,7 @@ export interface SniffResponse {
 }
 
 export type SniffMessage =
-  | { kind: 'request'; verb: SniffVerb; clientId: string; request: SniffRequest; fields: Record<string, unknown> }
-  | { kind: 'response'; verb: SniffVerb; clientId: string; response: SniffResponse };
+  { kind: 'request'; verb: SniffVerb; clientId: string; request: SniffRequest; fields: Record<string, unknown> } | { kind: 'response'; verb: SniffVerb; clientId: string; response: SniffResponse };
 
 // ---- topics ---------------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ export function parseJsonKeepingIds(text: string): unknown {
       i++;
       const out: Record<string, unknown> = {};
       space();
-      if (text[i] === '}') return i++, out;
+      if (text[i] === '}') return (i++, out);
       for (;;) {
         space();
         if (text[i] !== '"') fail('expected a key in double quotes');
@@ -52,7 +52,7 @@ export function parseJsonKeepingIds(text: string): unknown {
         Object.defineProperty(out, key, { value: v, enumerable: true, writable: true, configurable: true });
         space();
         if (text[i] === ',') i++;
-        else if (text[i] === '}') return i++, out;
+        else if (text[i] === '}') return (i++, out);
         else fail('expected "," or "}"');
       }
     }
@@ -60,12 +60,12 @@ export function parseJsonKeepingIds(text: string): unknown {
       i++;
       const out: unknown[] = [];
       space();
-      if (text[i] === ']') return i++, out;
+      if (text[i] === ']') return (i++, out);
       for (;;) {
         out.push(value(keepNumbers, depth + 1));
         space();
         if (text[i] === ',') i++;
-        else if (text[i] === ']') return i++, out;
+        else if (text[i] === ']') return (i++, out);
         else fail('expected "," or "]"');
       }
     }
@@ -75,8 +75,12 @@ export function parseJsonKeepingIds(text: string): unknown {
       i += m[0].length;
       return keepNumbers ? new JsonNumberText(m[0]) : Number(m[0]);
     }
-    for (const [word, v] of [['true', true], ['false', false], ['null', null]] as const) {
-      if (text.startsWith(word, i)) return (i += word.length), v;
+    for (const [word, v] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
+      if (text.startsWith(word, i)) return ((i += word.length), v);
     }
     return fail(ch === undefined ? 'unexpected end of the text' : `unexpected ${JSON.stringify(ch)}`);
   };

@@ -44,8 +44,7 @@ export function planNftpBlocks(size: number, blockSize: number, width: NftpWidth
   if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > maxBlock) {
     throw new FtError(
       'CONFIG_INVALID',
-      `nftp block size ${blockSize} is invalid: with the '${width}' content-length width it must be 1..${maxBlock} bytes` +
-        (width === 'u16' ? ' (a u16 length cannot describe a bigger block)' : ''),
+      `nftp block size ${blockSize} is invalid: with the '${width}' content-length width it must be 1..${maxBlock} bytes` + (width === 'u16' ? ' (a u16 length cannot describe a bigger block)' : ''),
       { details: { blockSize, width } },
     );
   }
@@ -57,11 +56,9 @@ export function planNftpBlocks(size: number, blockSize: number, width: NftpWidth
       needed <= maxBlock
         ? `use an nftp block size of at least ${needed} bytes (both sides must agree on it)`
         : `the file is too large for nftp with the '${width}' content-length width even at the largest block size`;
-    throw new FtError(
-      'CONFIG_INVALID',
-      `nftp cannot send ${size} bytes in blocks of ${blockSize}: that is ${blocks} blocks and the protocol allows at most ${maxNftpBlocks}; ${hint}`,
-      { details: { size, blockSize, blocks, width, neededBlockSize: needed } },
-    );
+    throw new FtError('CONFIG_INVALID', `nftp cannot send ${size} bytes in blocks of ${blockSize}: that is ${blocks} blocks and the protocol allows at most ${maxNftpBlocks}; ${hint}`, {
+      details: { size, blockSize, blocks, width, neededBlockSize: needed },
+    });
   }
   return { size, blockSize, blocks };
 }

@@ -161,11 +161,11 @@ function decodeChecked(bytes: Uint8Array, width: NftpWidth, blocks: number | und
       const seq = v.getUint16(9);
       const ctlen = width === 'u32' ? v.getUint32(11) : v.getUint16(11);
       if (fixed + ctlen !== size) {
-        fail(
-          `${label} content length ${ctlen} does not fit a ${size}-byte packet (expected Length ${fixed + ctlen}; ` +
-            `is the peer using the other content-length width than '${width}'?)`,
-          { ctlen, size, width },
-        );
+        fail(`${label} content length ${ctlen} does not fit a ${size}-byte packet (expected Length ${fixed + ctlen}; ` + `is the peer using the other content-length width than '${width}'?)`, {
+          ctlen,
+          size,
+          width,
+        });
       }
       checkSeq(label, seq, blocks);
       return { kind, fileid, seq, content: bytes.slice(fixed, fixed + ctlen) };

@@ -51,8 +51,7 @@ export function encodeCheckpoint(cp: Checkpoint): Uint8Array {
 /** STATE_CORRUPT (naming the file and the field) for anything torn, damaged or inconsistent. */
 export function decodeCheckpoint(bytes: Uint8Array, file: string): Checkpoint {
   const { body } = decodeRecord(bytes, { kind: KIND, versions: [VERSION], file });
-  const bad = (field: string, want: string): FtError =>
-    new FtError('STATE_CORRUPT', `state file ${file}: checkpoint field "${field}" ${want}`, { details: { file, field } });
+  const bad = (field: string, want: string): FtError => new FtError('STATE_CORRUPT', `state file ${file}: checkpoint field "${field}" ${want}`, { details: { file, field } });
   const o = asObject(body, () => bad('(body)', 'is not an object'));
   const str = (k: string): string => {
     const v = o[k];

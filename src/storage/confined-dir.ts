@@ -35,9 +35,10 @@ export class ConfinedDir {
     let current = new ConfinedDir(await openDir(root, root, requested), root, requested);
     for (const part of rel === '' ? [] : rel.split(path.sep)) {
       try {
-        if (options.create) await fs.mkdir(current.at(part)).catch((err: unknown) => {
-          if (errnoCode(err) !== 'EEXIST') throw err;
-        });
+        if (options.create)
+          await fs.mkdir(current.at(part)).catch((err: unknown) => {
+            if (errnoCode(err) !== 'EEXIST') throw err;
+          });
         const child = new ConfinedDir(await openDir(current.at(part), path.join(current.path, part), requested), path.join(current.path, part), requested);
         await current.close();
         current = child;
@@ -124,7 +125,12 @@ async function openDir(at: string, shown: string, requested: string): Promise<Fi
   } catch (err) {
     const code = errnoCode(err);
     // With O_DIRECTORY, Linux reports a symlink as ENOTDIR; lstat tells the two apart for the message.
-    const link = code === 'ENOTDIR' && (await fs.lstat(at).then((st) => st.isSymbolicLink(), () => false));
+    const link =
+      code === 'ENOTDIR' &&
+      (await fs.lstat(at).then(
+        (st) => st.isSymbolicLink(),
+        () => false,
+      ));
     if (code === 'ELOOP' || code === 'EMLINK' || link) throw notAllowed(requested, `${shown} is a symlink; receive paths never pass through one`);
     if (code === 'ENOTDIR') throw notAllowed(requested, `${shown} is not a directory`);
     throw err;

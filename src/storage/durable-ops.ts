@@ -122,11 +122,11 @@ async function statOrUndefined(raw: RawFs, path: string): Promise<FileStat | und
 export function mapFsError(err: unknown, path: string): unknown {
   const code = errnoCode(err);
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new FtError(
-      'DISK_FULL',
-      `no space left to write ${path}: free space on that file system (old logs, files already sent) or set stateDir to a larger one`,
-      { transient: true, cause: err, details: { path, errno: code } },
-    );
+    return new FtError('DISK_FULL', `no space left to write ${path}: free space on that file system (old logs, files already sent) or set stateDir to a larger one`, {
+      transient: true,
+      cause: err,
+      details: { path, errno: code },
+    });
   }
   return err;
 }

@@ -43,8 +43,7 @@ export function encodeJob(job: JobRecord): Uint8Array {
 
 export function decodeJob(bytes: Uint8Array, file: string): JobRecord {
   const { body } = decodeRecord(bytes, { kind: KIND, versions: [VERSION], file });
-  const bad = (field: string, want: string): FtError =>
-    new FtError('STATE_CORRUPT', `state file ${file}: job field "${field}" ${want}`, { details: { file, field } });
+  const bad = (field: string, want: string): FtError => new FtError('STATE_CORRUPT', `state file ${file}: job field "${field}" ${want}`, { details: { file, field } });
   const o = objectOr(body, () => bad('(body)', 'is not an object'));
   const spec = objectOr(o.spec, () => bad('spec', 'is not an object'));
   const str = (obj: Record<string, unknown>, k: string, prefix = ''): string => {

@@ -33,8 +33,7 @@ export function encodeRecord(kind: string, version: number, body: unknown): Uint
  * file and the problem; callers quarantine the file and carry on.
  */
 export function decodeRecord(bytes: Uint8Array, expect: { kind: string; versions: readonly number[]; file: string }): DecodedRecord {
-  const corrupt = (problem: string): FtError =>
-    new FtError('STATE_CORRUPT', `state file ${expect.file} ${problem}`, { details: { file: expect.file, problem } });
+  const corrupt = (problem: string): FtError => new FtError('STATE_CORRUPT', `state file ${expect.file} ${problem}`, { details: { file: expect.file, problem } });
 
   if (bytes.length === 0) throw corrupt('is empty (its write was probably cut short)');
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

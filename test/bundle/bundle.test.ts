@@ -130,11 +130,27 @@ describe('mqtt.js inside the lean bundle', () => {
 
     certDir = mkdtempSync(join(tmpdir(), 'ftagent-bundle-tls-'));
     try {
-      execFileSync('openssl', [
-        'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'),
-      ], { stdio: 'pipe' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=localhost',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1,DNS:localhost',
+          '-keyout',
+          join(certDir, 'key.pem'),
+          '-out',
+          join(certDir, 'cert.pem'),
+        ],
+        { stdio: 'pipe' },
+      );
     } catch (err) {
       throw new Error(`openssl is needed to make a test certificate (apt-get install openssl): ${String(err)}`);
     }
@@ -158,10 +174,7 @@ describe('mqtt.js inside the lean bundle', () => {
   });
 
   it('connects and publishes over mqtts:// (TLS), verifying the certificate', async () => {
-    const server = createTlsServer(
-      { key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) },
-      answerMqtt,
-    );
+    const server = createTlsServer({ key: readFileSync(join(certDir, 'key.pem')), cert: readFileSync(join(certDir, 'cert.pem')) }, answerMqtt);
     servers.push(server);
     const port = await listen(server);
     const url = `mqtts://127.0.0.1:${port}`;

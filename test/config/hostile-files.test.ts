@@ -51,7 +51,10 @@ describe('size caps on local files', () => {
 
   it('send --password-file and --ca /dev/zero are usage errors before any connection', async () => {
     const src = await file('src.txt', 10);
-    for (const flags of [['--username', 'u', '--password-file', '/dev/zero'], ['--ca', '/dev/zero']]) {
+    for (const flags of [
+      ['--username', 'u', '--password-file', '/dev/zero'],
+      ['--ca', '/dev/zero'],
+    ]) {
       const r = await runCli(['send', src, '--broker', 'mqtt://127.0.0.1:1', ...flags, '--json'], dir);
       expect(r.code).toBe(2);
       expect(`${r.err}${r.out}`).toMatch(/larger than (4 KiB|1 MiB)/);
@@ -77,7 +80,9 @@ describe('size caps on local files', () => {
     const rssFile = join(dir, 'rss');
     const preload = join(dir, 'rss.js');
     await writeFile(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(rssFile)}, String(process.resourceUsage().maxRSS)));`);
-    const r = await promisify(execFile)(process.execPath, ['--require', preload, agentBundle, 'config', 'check', '--config', big], { encoding: 'utf8' }).catch((e: { code: number; stderr: string }) => e);
+    const r = await promisify(execFile)(process.execPath, ['--require', preload, agentBundle, 'config', 'check', '--config', big], { encoding: 'utf8' }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((r as { code: number }).code).toBe(2);
     expect((r as { stderr: string }).stderr).toMatch(/larger than 1 MiB/);
     // Node itself takes 40-60 MiB; reading the whole file took about 490 MB.
@@ -85,7 +90,7 @@ describe('size caps on local files', () => {
   });
 });
 
-describe('config keys that are not the schema\'s own', () => {
+describe("config keys that are not the schema's own", () => {
   for (const key of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
     it(`refuses "${key}" at the top and inside an object`, async () => {
       for (const text of [`{"${key}": {"x": 1}}`, `{"upload": {"${key}": 1}}`]) {

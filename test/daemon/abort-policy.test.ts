@@ -26,7 +26,10 @@ async function scenario(opts: { faults?: BrokerFaults; interceptors?: PublishInt
   const id = await spool.enqueue({ kind: 'upload', file: `${at}.bin` });
   const config = await daemonConfig(`${at}-state`, b.port);
   const daemon = await Daemon.start({ config, fs, logger: quietLog, pollMs: 20, retryBackoff: { baseMs: 60_000, capMs: 60_000 } });
-  const aborts = (): number => readFileSync(audit, 'utf8').split('\n').filter((l) => l.includes(`/${id}/abort"`)).length;
+  const aborts = (): number =>
+    readFileSync(audit, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(`/${id}/abort"`)).length;
   const stop = async (): Promise<void> => {
     await daemon.stop();
     await b.stop();

@@ -105,7 +105,10 @@ describe('watch folders', () => {
     const stateDir = join(root, 'w-state');
     const config = await daemonConfig(stateDir, b.port, {
       clientId: 'gw-watch',
-      watch: [{ dir: watchDir, pattern: '*.jpg', settleMs: 0, afterSuccess: 'delete' }, { dir: join(root, 'keepbox'), pattern: '*', settleMs: 0, afterSuccess: 'keep' }],
+      watch: [
+        { dir: watchDir, pattern: '*.jpg', settleMs: 0, afterSuccess: 'delete' },
+        { dir: join(root, 'keepbox'), pattern: '*', settleMs: 0, afterSuccess: 'keep' },
+      ],
     });
     mkdirSync(join(root, 'keepbox'));
     const a = sampleFile(join(watchDir, 'a.jpg'), 20_000, 3);

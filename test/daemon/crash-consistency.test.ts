@@ -76,7 +76,11 @@ describe('crash consistency of a queued and uploaded job', () => {
         daemon?.halt();
         if (!cut) {
           // No boundary left to cut: every earlier one was walked.
-          expect(exportsOf(b.dataDir, `crash-${k}`).get(id as string)?.equals(bytes)).toBe(true);
+          expect(
+            exportsOf(b.dataDir, `crash-${k}`)
+              .get(id as string)
+              ?.equals(bytes),
+          ).toBe(true);
           break;
         }
         cutsTried++;
@@ -104,7 +108,10 @@ describe('crash consistency of a queued and uploaded job', () => {
         const where = `cut ${k} (${disk.ops.at(-1) ?? ''})`;
         if (id !== undefined) {
           // `send --queue` returned the id: the job must have survived and completed.
-          expect(finished.map((j) => [j.id, j.state]), where).toEqual([[id, 'done']]);
+          expect(
+            finished.map((j) => [j.id, j.state]),
+            where,
+          ).toEqual([[id, 'done']]);
         }
         expect(finished.length, where).toBeLessThanOrEqual(1);
         for (const job of finished) expect(job.state, where).toBe('done');

@@ -106,9 +106,16 @@ describe('the daemon', () => {
     const { statSync } = await import('node:fs');
     const st = statSync(path);
     await spool.checkpointWriter(id).update({
-      jobId: id, fileId: id, initPayload: JSON.stringify({ name: 'grows.bin', size: 20_000 }),
-      source: { path, size: 20_000, mtimeMs: st.mtimeMs, ino: st.ino }, chunkSize: 4096, confirmed: [[0, 8192]],
-      stage: 'segments', attempts: 1, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
+      jobId: id,
+      fileId: id,
+      initPayload: JSON.stringify({ name: 'grows.bin', size: 20_000 }),
+      source: { path, size: 20_000, mtimeMs: st.mtimeMs, ino: st.ino },
+      chunkSize: 4096,
+      confirmed: [[0, 8192]],
+      stage: 'segments',
+      attempts: 1,
+      createdAt: new Date().toISOString(),
+      updatedAt: new Date().toISOString(),
     });
     appendFileSync(path, 'more');
     const daemon = await Daemon.start({ config, fs, logger: quietLog, pollMs: 50 });
@@ -133,9 +140,16 @@ describe('the daemon', () => {
     const id = await spool.enqueue({ kind: 'upload', file: path, options: encodeQueuedOptions({ onSourceChange: 'restart' }) });
     await spool.markActive(id);
     await spool.checkpointWriter(id).update({
-      jobId: id, fileId: id, initPayload: JSON.stringify({ name: 'again.bin', size: 20_000 }),
-      source: { path, size: 20_000, mtimeMs: 1, ino: 1 }, chunkSize: 4096, confirmed: [],
-      stage: 'init', attempts: 1, createdAt: new Date().toISOString(), updatedAt: new Date().toISOString(),
+      jobId: id,
+      fileId: id,
+      initPayload: JSON.stringify({ name: 'again.bin', size: 20_000 }),
+      source: { path, size: 20_000, mtimeMs: 1, ino: 1 },
+      chunkSize: 4096,
+      confirmed: [],
+      stage: 'init',
+      attempts: 1,
+      createdAt: new Date().toISOString(),
+      updatedAt: new Date().toISOString(),
     });
     const daemon = await Daemon.start({ config, fs, logger: quietLog, pollMs: 50 });
     try {

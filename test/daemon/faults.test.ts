@@ -25,7 +25,14 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: () => Arra
     },
   });
   const logger = createLogger({ level: 'info', stream });
-  return { logger, lines: () => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    logger,
+    lines: () =>
+      text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('the daemon under faults', () => {

@@ -10,7 +10,6 @@ import { Spool } from '../../src/storage/spool';
 import { broker, exportsOf, sampleFile, until } from './helpers';
 import { agentBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
 
-
 const agent = agentBundle;
 const CHUNK = 16_384;
 const WINDOW = 8;

@@ -14,14 +14,31 @@ import { startStoreReceiver, type StoreReceiveRecord } from '../../src/transfer/
 import { brokerBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
 import { content } from '../helpers/content';
 
-
 const bundle = brokerBundle;
 
 describe('ftbroker store flags', () => {
   it('maps every store flag onto the store server options, with --seed for the store faults', () => {
     const command = parseBrokerArgs([
-      '--data', 'd', '--store-max-sessions', '3', '--store-token-ttl', '5000', '--store-wait-timeout', '250', '--store-block-size', '1024',
-      '--store-width', 'u32', '--store-lost-block-rate', '0.2', '--store-wait-storm', '4', '--store-error-rate', '0.5', '--seed', '9',
+      '--data',
+      'd',
+      '--store-max-sessions',
+      '3',
+      '--store-token-ttl',
+      '5000',
+      '--store-wait-timeout',
+      '250',
+      '--store-block-size',
+      '1024',
+      '--store-width',
+      'u32',
+      '--store-lost-block-rate',
+      '0.2',
+      '--store-wait-storm',
+      '4',
+      '--store-error-rate',
+      '0.5',
+      '--seed',
+      '9',
     ]);
     expect(command).toEqual({
       kind: 'run',
@@ -141,7 +158,6 @@ describe('ftbroker push results', () => {
   });
 });
 
-
 interface ChildResult {
   code: number | null;
   stdout: string;
@@ -207,7 +223,10 @@ describe('ftbroker push against a running broker', () => {
 
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = run.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[0]).toMatchObject({ ok: true, stage: 'answered', clientId: 'store-7', ack: 'ok' });
     expect(lines.at(-1)).toMatchObject({ ok: true, stage: 'sent', clientId: 'store-7', requestId: lines[0]?.requestId });
     expect(results).toMatchObject([{ ok: true, requested: 'www/notice.bin' }]);

@@ -8,16 +8,57 @@ import { parseBrokerArgs } from '../../src/devbroker/cli-options';
 import { connectClient } from './core-helpers';
 import { brokerBundle, ensureFreshBundles } from '../helpers/fresh-bundles';
 
-
 const bundle = brokerBundle;
 
 describe('ftbroker arguments', () => {
   it('maps every flag onto broker options and faults', () => {
     const command = parseBrokerArgs([
-      '--port', '0', '--host', '0.0.0.0', '--data', '/tmp/d', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--tls-ca', 'ca.pem', '--tls-verify-client',
-      '--receive-maximum', '8', '--emqx', '5.3', '--max-packet-size', '65536', '--audit', 'a.jsonl', '--user', 'gw:pa:ss', '--user', 'ops:x',
-      '--drop-every', '5', '--refuse-for', '1000', '--segment-error-rate', '0.1', '--segment-quota-rate', '0.05', '--assembly-delay', '200',
-      '--assemble-timeout', '3000', '--ft-disabled', '--response-delay', '50', '--response-loss-rate', '0.5', '--seed', '7', '--log-level', 'debug',
+      '--port',
+      '0',
+      '--host',
+      '0.0.0.0',
+      '--data',
+      '/tmp/d',
+      '--tls-cert',
+      'c.pem',
+      '--tls-key',
+      'k.pem',
+      '--tls-ca',
+      'ca.pem',
+      '--tls-verify-client',
+      '--receive-maximum',
+      '8',
+      '--emqx',
+      '5.3',
+      '--max-packet-size',
+      '65536',
+      '--audit',
+      'a.jsonl',
+      '--user',
+      'gw:pa:ss',
+      '--user',
+      'ops:x',
+      '--drop-every',
+      '5',
+      '--refuse-for',
+      '1000',
+      '--segment-error-rate',
+      '0.1',
+      '--segment-quota-rate',
+      '0.05',
+      '--assembly-delay',
+      '200',
+      '--assemble-timeout',
+      '3000',
+      '--ft-disabled',
+      '--response-delay',
+      '50',
+      '--response-loss-rate',
+      '0.5',
+      '--seed',
+      '7',
+      '--log-level',
+      'debug',
     ]);
     expect(command).toEqual({
       kind: 'run',
@@ -72,7 +113,6 @@ describe('ftbroker arguments', () => {
     expect(parseBrokerArgs(['--version'])).toEqual({ kind: 'version' });
   });
 });
-
 
 describe('ftbroker process', () => {
   let dir = '';

@@ -34,8 +34,7 @@ describe('topic filters', () => {
 });
 
 describe('packet framer', () => {
-  const publish = (size: number): Buffer =>
-    generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(size, 1), qos: 1, messageId: 1, dup: false, retain: false }, { protocolVersion: 4 });
+  const publish = (size: number): Buffer => generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(size, 1), qos: 1, messageId: 1, dup: false, retain: false }, { protocolVersion: 4 });
 
   it('reassembles packets split at every byte and splits packets that share a chunk', () => {
     const a = publish(300);

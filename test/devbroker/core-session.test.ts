@@ -38,8 +38,7 @@ function connectCollecting(port: number, options: IClientOptions, expected: numb
 
 describe('devbroker core: persistent sessions', () => {
   for (const version of [4, 5] as const) {
-    const persistent: IClientOptions =
-      version === 4 ? { protocolVersion: 4, clean: false } : { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } };
+    const persistent: IClientOptions = version === 4 ? { protocolVersion: 4, clean: false } : { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } };
 
     it(`queues QoS 1 messages for an absent MQTT ${version === 4 ? '3.1.1' : '5'} client and delivers them on reconnect`, async () => {
       broker = await startTestBroker();

@@ -126,7 +126,17 @@ describe('init payload (docs/emqx-ft.md §2)', () => {
   });
 
   it('rejects floats, negatives, a zero segments_ttl and bad checksums', () => {
-    for (const extra of ['"size":1.0', '"size":1e3', '"size":-1', '"expire_at":-5', '"segments_ttl":0', '"size":true', `"checksum":"${HEX.slice(2)}"`, '"checksum":"' + 'z'.repeat(64) + '"', '"checksum":5']) {
+    for (const extra of [
+      '"size":1.0',
+      '"size":1e3',
+      '"size":-1',
+      '"expire_at":-5',
+      '"segments_ttl":0',
+      '"size":true',
+      `"checksum":"${HEX.slice(2)}"`,
+      '"checksum":"' + 'z'.repeat(64) + '"',
+      '"checksum":5',
+    ]) {
       expect(decode(`{"name":"a",${extra}}`)).toEqual({ kind: 'error', reason: 'invalid_filemeta' });
     }
   });

@@ -118,7 +118,7 @@ describe('fin', () => {
     expect(await h.waitResponse((r) => r.topic === '$file-async/f1/fin/6')).toMatchObject({ reason_code: 0 });
   });
 
-  it('acknowledges one client\'s commands in arrival order', async () => {
+  it("acknowledges one client's commands in arrival order", async () => {
     h = await FtHarness.create();
     const order: string[] = [];
     const topics = ['$file/o/init', '$file/o/0', '$file/o/x', '$file/o/3', '$file/o/abort', '$file/o/fin/6'];
@@ -133,7 +133,10 @@ describe('fin', () => {
 
   it('keeps clients apart: same fileId, different clients, different files', async () => {
     h = await FtHarness.create();
-    for (const [clientId, data] of [['a', 'AAA'], ['b', 'BBBB']] as const) {
+    for (const [clientId, data] of [
+      ['a', 'AAA'],
+      ['b', 'BBBB'],
+    ] as const) {
       expect(await h.send('$file/same/init', '{"name":"n"}', { clientId })).toBe(0);
       expect(await h.send('$file/same/0', data, { clientId })).toBe(0);
     }

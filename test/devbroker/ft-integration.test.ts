@@ -97,7 +97,7 @@ describe('file transfer through the broker', () => {
     expect(await c.publish(`$file/a1/5/${sha('56789')}`, '56789')).toBe(0);
     expect(await c.publish('$file/a1/fin/10')).toBe(0);
     expect(await c.response('$file/a1/fin/10')).toMatchObject({ reason_code: 0, reason_description: 'success' });
-    expect((c.responses.find((r) => r.topic === `$file/a1/5/${sha('nope')}`))?.reason_description).toBe('checksum_mismatch');
+    expect(c.responses.find((r) => r.topic === `$file/a1/5/${sha('nope')}`)?.reason_description).toBe('checksum_mismatch');
     expect(await readFile(path.join(dataDir, 'exports', 'dev-5', 'a1', 'a.txt'), 'utf8')).toBe('0123456789');
   });
 
@@ -136,9 +136,7 @@ describe('file transfer through the broker', () => {
   it('answers a QoS 2 command with PUBREC 0x10 and ignores it', async () => {
     const { port } = await start();
     const c = await connect(port, 'dev-q2');
-    const pubrec = new Promise<number | undefined>((resolve) =>
-      c.client.on('packetreceive', (p: Packet) => p.cmd === 'pubrec' && resolve(p.reasonCode)),
-    );
+    const pubrec = new Promise<number | undefined>((resolve) => c.client.on('packetreceive', (p: Packet) => p.cmd === 'pubrec' && resolve(p.reasonCode)));
     c.client.publish('$file/q2/init', '{"name":"q"}', { qos: 2 });
     expect(await pubrec).toBe(0x10);
     expect(await c.publish('$file/q2/abort')).toBe(0);

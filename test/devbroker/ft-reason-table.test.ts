@@ -119,7 +119,13 @@ const ROWS: Row[] = [
   { situation: 'An init without the required name is refused as invalid_filemeta.', command: init('f1', { size: 3 }), sync: ERR, async: ERR, response: error('invalid_filemeta') },
   { situation: 'An init with a negative size is refused as invalid_filemeta.', command: init('f1', { name: 'a.txt', size: -1 }), sync: ERR, async: ERR, response: error('invalid_filemeta') },
   { situation: 'An init whose name contains a slash is refused as invalid_filemeta.', command: init('f1', { name: 'dir/a.txt' }), sync: ERR, async: ERR, response: error('invalid_filemeta') },
-  { situation: 'An init whose name is longer than 240 bytes is refused as invalid_filemeta.', command: init('f1', { name: 'n'.repeat(241) }), sync: ERR, async: ERR, response: error('invalid_filemeta') },
+  {
+    situation: 'An init whose name is longer than 240 bytes is refused as invalid_filemeta.',
+    command: init('f1', { name: 'n'.repeat(241) }),
+    sync: ERR,
+    async: ERR,
+    response: error('invalid_filemeta'),
+  },
   // init: different meta for the same clientId+fileId
   {
     situation: 'A re-init that differs from the stored meta only in size is refused as filemeta_conflict.',
@@ -186,7 +192,13 @@ const ROWS: Row[] = [
   // segment: bad offset / bad checksum format
   { situation: 'A segment with a non-numeric offset is refused as invalid_offset.', command: cmd('{p}/f1/abc', 'x'), sync: ERR, async: ERR, response: error('invalid_offset') },
   { situation: 'A fin without a size is taken for a segment and refused as invalid_offset.', command: cmd('{p}/f1/fin'), sync: ERR, async: ERR, response: error('invalid_offset') },
-  { situation: 'A segment whose checksum is shorter than 64 characters is refused as invalid_checksum.', command: cmd('{p}/f1/0/abc123', 'x'), sync: ERR, async: ERR, response: error('invalid_checksum') },
+  {
+    situation: 'A segment whose checksum is shorter than 64 characters is refused as invalid_checksum.',
+    command: cmd('{p}/f1/0/abc123', 'x'),
+    sync: ERR,
+    async: ERR,
+    response: error('invalid_checksum'),
+  },
   {
     situation: 'A segment whose 64-character checksum is not hex is refused as invalid_checksum.',
     command: cmd(`{p}/f1/0/${'g'.repeat(64)}`, 'x'),

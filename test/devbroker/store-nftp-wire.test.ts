@@ -72,15 +72,21 @@ describe("the store server's own nftp codec", () => {
       const seq = int(65536);
       const pick = int(5);
       const ours: Packet =
-        pick === 0 ? { type: 'HELLO', id: int(256), blocks: int(65536), name: Buffer.from(bytes.toString('hex').slice(0, int(60))), filehash: fileid }
-        : pick === 1 ? { type: 'ACK', id: int(256), fileid }
-        : pick === 2 ? { type: 'GIVEME', fileid, seq }
-        : { type: pick === 3 ? 'FILE' : 'END', fileid, seq, content: bytes };
+        pick === 0
+          ? { type: 'HELLO', id: int(256), blocks: int(65536), name: Buffer.from(bytes.toString('hex').slice(0, int(60))), filehash: fileid }
+          : pick === 1
+            ? { type: 'ACK', id: int(256), fileid }
+            : pick === 2
+              ? { type: 'GIVEME', fileid, seq }
+              : { type: pick === 3 ? 'FILE' : 'END', fileid, seq, content: bytes };
       const theirs: NftpPacket =
-        ours.type === 'HELLO' ? { kind: 'hello', id: ours.id, blocks: ours.blocks, name: ours.name.toString(), filehash: ours.filehash }
-        : ours.type === 'ACK' ? { kind: 'ack', id: ours.id, fileid }
-        : ours.type === 'GIVEME' ? { kind: 'giveme', fileid, seq }
-        : { kind: ours.type === 'FILE' ? 'file' : 'end', fileid, seq, content: ours.content };
+        ours.type === 'HELLO'
+          ? { kind: 'hello', id: ours.id, blocks: ours.blocks, name: ours.name.toString(), filehash: ours.filehash }
+          : ours.type === 'ACK'
+            ? { kind: 'ack', id: ours.id, fileid }
+            : ours.type === 'GIVEME'
+              ? { kind: 'giveme', fileid, seq }
+              : { kind: ours.type === 'FILE' ? 'file' : 'end', fileid, seq, content: ours.content };
       const wire = write(ours, width);
       expect(Buffer.from(encode(theirs, { width })).equals(wire)).toBe(true);
       expect(decode(wire, { width })).toMatchObject({ kind: theirs.kind });

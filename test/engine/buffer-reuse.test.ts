@@ -77,7 +77,15 @@ function shuffledAnswers(link: WireLink, seed: number, answer: (cmd: SentCommand
   return { script, pump, held };
 }
 
-async function runShuffled(opts: { size: number; chunkSize: number; window: number; seed: number; answer?: (cmd: SentCommand) => Answer; mode?: 'sync' | 'async'; each?: (link: WireLink, turn: number) => void }) {
+async function runShuffled(opts: {
+  size: number;
+  chunkSize: number;
+  window: number;
+  seed: number;
+  answer?: (cmd: SentCommand) => Answer;
+  mode?: 'sync' | 'async';
+  each?: (link: WireLink, turn: number) => void;
+}) {
   const link = new WireLink(5);
   const shuffled = shuffledAnswers(link, opts.seed, opts.answer);
   link.script = shuffled.script;

@@ -104,7 +104,10 @@ describe('a watch folder', () => {
     await symlink('/proc/self/status', path.join(watchDir, 'status.txt'));
     await writeFile(path.join(watchDir, 'ok.txt'), 'a regular file');
     const cfg = path.join(dir, 'watch.json');
-    await writeFile(cfg, JSON.stringify({ brokers: [`mqtt://127.0.0.1:${b.port}`], clientId: 'gw-notafile', stateDir: path.join(dir, 'w-state'), watch: [{ dir: watchDir, settleMs: 0 }], log: { level: 'silent' } }));
+    await writeFile(
+      cfg,
+      JSON.stringify({ brokers: [`mqtt://127.0.0.1:${b.port}`], clientId: 'gw-notafile', stateDir: path.join(dir, 'w-state'), watch: [{ dir: watchDir, settleMs: 0 }], log: { level: 'silent' } }),
+    );
     const daemon = await Daemon.start({ config: await loadConfig(cfg), fs: createNodeDurableFs(), logger: quietLog, pollMs: 30 });
     type Listed = { file: string; state: string; reason?: string };
     const jobs = async (): Promise<Listed[]> => ((await runCli(['status', '--json', '--config', cfg], dir)).json as { jobs: Listed[] }).jobs;

@@ -97,9 +97,20 @@ describe('reason-code policy', () => {
 
 describe('byte ranges and backoff', () => {
   it('merges ranges and lists gaps', () => {
-    const r = new RangeSet([[10, 20], [0, 5], [5, 10], [30, 40]]);
-    expect(r.toArray()).toEqual([[0, 20], [30, 40]]);
-    expect(r.gaps(0, 50)).toEqual([[20, 30], [40, 50]]);
+    const r = new RangeSet([
+      [10, 20],
+      [0, 5],
+      [5, 10],
+      [30, 40],
+    ]);
+    expect(r.toArray()).toEqual([
+      [0, 20],
+      [30, 40],
+    ]);
+    expect(r.gaps(0, 50)).toEqual([
+      [20, 30],
+      [40, 50],
+    ]);
     expect(r.covers(0, 20)).toBe(true);
     expect(r.total()).toBe(30);
   });

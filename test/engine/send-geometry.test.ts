@@ -23,7 +23,14 @@ interface TestBroker extends RunningBroker {
 async function broker(options: { maximumPacketSize?: number; faults?: BrokerFaults } = {}): Promise<TestBroker> {
   const dataDir = join(root, `broker-${++n}`);
   const audit = join(root, `audit-${n}.jsonl`);
-  const b = await startBroker({ port: 0, dataDir, logger: quietLog, auditLog: audit, faults: { seed: 3, ...options.faults }, ...(options.maximumPacketSize ? { maximumPacketSize: options.maximumPacketSize } : {}) });
+  const b = await startBroker({
+    port: 0,
+    dataDir,
+    logger: quietLog,
+    auditLog: audit,
+    faults: { seed: 3, ...options.faults },
+    ...(options.maximumPacketSize ? { maximumPacketSize: options.maximumPacketSize } : {}),
+  });
   return Object.assign(b, { dataDir, audit, url: `mqtt://127.0.0.1:${b.port}` });
 }
 
@@ -33,7 +40,11 @@ interface Publish {
   rc: number | null;
 }
 function segmentPublishes(audit: string): Publish[] {
-  return readFileSync(audit, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Publish).filter((p) => /^\$file(-async)?\/[^/]+\/\d+$/.test(p.topic));
+  return readFileSync(audit, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Publish)
+    .filter((p) => /^\$file(-async)?\/[^/]+\/\d+$/.test(p.topic));
 }
 
 function sample(name: string, size: number): { path: string; bytes: Buffer } {

@@ -59,17 +59,21 @@ describe('upload session with the default segment size', () => {
 
   it('cuts segments anew after a reconnect to a broker with a smaller limit, sending only what was not confirmed', async () => {
     let acked = 0;
-    const link = new ScriptedLink(5, (cmd, l) => {
-      if (cmd.parsed.command.kind === 'segment' && ++acked === 3 && l.connection === 1) {
-        setImmediate(() => {
-          l.drop();
-          l.limitsValue = { receiveMaximum: 8, maximumPacketSize: 3000 };
-          l.reconnect();
-        });
-        return { puback: null };
-      }
-      return { puback: 0 };
-    }, { receiveMaximum: 1, maximumPacketSize: 8192 });
+    const link = new ScriptedLink(
+      5,
+      (cmd, l) => {
+        if (cmd.parsed.command.kind === 'segment' && ++acked === 3 && l.connection === 1) {
+          setImmediate(() => {
+            l.drop();
+            l.limitsValue = { receiveMaximum: 8, maximumPacketSize: 3000 };
+            l.reconnect();
+          });
+          return { puback: null };
+        }
+        return { puback: 0 };
+      },
+      { receiveMaximum: 1, maximumPacketSize: 8192 },
+    );
     const source = new MemorySource({ content: 40_000 });
     const s = await drive(startUpload(link, source, { chunkSize: undefined, window: undefined }));
     expect(s.ok).toBe(true);

@@ -72,10 +72,7 @@ describe('upload session: MQTT 5 sync', () => {
     const s = await drive(startUpload(link, source, { segmentChecksums: true }));
     expect(s.ok).toBe(true);
     const segs = link.sent.filter((c) => c.parsed.command.kind === 'segment');
-    expect(segs.map((c) => c.topic)).toEqual([
-      `$file/f1/0/${sha256(source.bytes().subarray(0, 1000))}`,
-      `$file/f1/1000/${sha256(source.bytes().subarray(1000))}`,
-    ]);
+    expect(segs.map((c) => c.topic)).toEqual([`$file/f1/0/${sha256(source.bytes().subarray(0, 1000))}`, `$file/f1/1000/${sha256(source.bytes().subarray(1000))}`]);
   });
 
   it('keeps at most `window` commands in flight and reads a chunk only when a slot frees', async () => {
@@ -150,9 +147,7 @@ describe('upload session: reason-code policy', () => {
   });
 
   it('fails for good on filemeta_conflict with the broker reason in the error', async () => {
-    const link = new ScriptedLink(5, (cmd) =>
-      cmd.parsed.command.kind === 'init' ? { puback: 0x80, response: { reasonCode: 128, description: 'filemeta_conflict' } } : asyncOk(),
-    );
+    const link = new ScriptedLink(5, (cmd) => (cmd.parsed.command.kind === 'init' ? { puback: 0x80, response: { reasonCode: 128, description: 'filemeta_conflict' } } : asyncOk()));
     const err = errorOf(await drive(startUpload(link, new MemorySource({ content: 10 }), { mode: 'async' })));
     expect(err.code).toBe('FT_REJECTED');
     expect(err.transient).toBe(false);
@@ -307,13 +302,7 @@ describe('upload session: connection loss', () => {
     const s = await drive(run);
     expect(s.ok).toBe(true);
     const second = link.sent.filter((c) => c.connection === 2);
-    expect(second.map((c) => c.parsed.command.kind === 'segment' ? `seg:${c.parsed.command.offset}` : c.parsed.command.kind)).toEqual([
-      'init',
-      'seg:1000',
-      'seg:2000',
-      'seg:3000',
-      'fin',
-    ]);
+    expect(second.map((c) => (c.parsed.command.kind === 'segment' ? `seg:${c.parsed.command.offset}` : c.parsed.command.kind))).toEqual(['init', 'seg:1000', 'seg:2000', 'seg:3000', 'fin']);
     expect(second[0]!.payload.equals(link.sent[0]!.payload)).toBe(true);
   });
 

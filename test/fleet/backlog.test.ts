@@ -29,8 +29,7 @@ async function setup(name: string, bounds: SpoolBounds) {
   const spool = await Spool.open(fs, stateDir, { retention: 2000 });
   const outbox = new EventOutbox(fs, stateDir, 5000);
   const admission = new SpoolAdmission({ spool, bounds, onDropped: (record, reason, at) => outbox.add(droppedEvent(record, 'low', reason, 'gw-backlog', at.toISOString())), logger: quietLog });
-  const add = (i: number, priority: JobPriority, size = 1000) =>
-    admission.enqueue({ kind: 'upload', file: `/data/file-${i}`, options: encodeQueuedOptions({ priority, queuedSize: size }) });
+  const add = (i: number, priority: JobPriority, size = 1000) => admission.enqueue({ kind: 'upload', file: `/data/file-${i}`, options: encodeQueuedOptions({ priority, queuedSize: size }) });
   return { spool, outbox, add, stateDir };
 }
 

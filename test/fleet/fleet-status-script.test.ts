@@ -37,7 +37,11 @@ describe('scripts/fleet-status.mjs', () => {
     await watcher.close();
     // A gateway that lost power: its will left this retained.
     const other = await Observer.open(`mqtt://127.0.0.1:${b!.port}`, []);
-    await other.client.publishAsync('ftagent/store-0007-gw/status', JSON.stringify({ online: false, clientId: 'store-0007-gw', version: '0.1.0', startedAt: '2026-12-04T08:00:00.000Z', reason: 'connection lost' }), { qos: 1, retain: true });
+    await other.client.publishAsync(
+      'ftagent/store-0007-gw/status',
+      JSON.stringify({ online: false, clientId: 'store-0007-gw', version: '0.1.0', startedAt: '2026-12-04T08:00:00.000Z', reason: 'connection lost' }),
+      { qos: 1, retain: true },
+    );
     await other.close();
 
     const run = await promisify(execFile)(process.execPath, [join(repoRoot, 'scripts', 'fleet-status.mjs'), '--broker', `mqtt://127.0.0.1:${b!.port}`, '--wait-ms', '500']);

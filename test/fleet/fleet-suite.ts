@@ -83,7 +83,10 @@ export function fleetSuite(label: string, target: () => BrokerTarget, options: {
       }
       const failed = await observer!.waitFor('job.failed', (s) => s.json.type === 'job.failed' && s.json.job === bad);
       expect(failed.json).toMatchObject({ code: 'SOURCE_UNREADABLE' });
-      await observer!.waitFor('a status with the last error', (s) => s.topic === `${prefix}/status` && (s.json.lastError as { code?: string } | null)?.code === 'SOURCE_UNREADABLE' && (!exported || s.json.lastSuccessAt !== null));
+      await observer!.waitFor(
+        'a status with the last error',
+        (s) => s.topic === `${prefix}/status` && (s.json.lastError as { code?: string } | null)?.code === 'SOURCE_UNREADABLE' && (!exported || s.json.lastSuccessAt !== null),
+      );
     }, 60_000);
 
     it('keeps events of jobs that end while offline and sends them after reconnecting, in order', async () => {
@@ -102,7 +105,10 @@ export function fleetSuite(label: string, target: () => BrokerTarget, options: {
       const before = observer!.seen.length;
       uplink.restore();
       await until('three cancel events', () => observer!.seen.slice(before).filter((s) => s.json.type === 'job.cancelled').length === 3, 30_000);
-      const cancelled = observer!.seen.slice(before).filter((s) => s.json.type === 'job.cancelled').map((s) => s.json.job);
+      const cancelled = observer!.seen
+        .slice(before)
+        .filter((s) => s.json.type === 'job.cancelled')
+        .map((s) => s.json.job);
       expect(cancelled).toEqual(ids);
       await until('the outbox is empty', async () => (await outbox.pendingCount()) === 0);
       await observer!.waitFor('online again', (s) => s.topic === `${prefix}/status` && s.json.online === true && observer!.seen.indexOf(s) >= before);

@@ -43,7 +43,11 @@ describe('the will marks a killed daemon offline', () => {
     ['the development broker', '3.1.1', () => devbroker!.port],
     ['Mosquitto', '5', () => mosquitto!.port],
     ['Mosquitto', '3.1.1', () => mosquitto!.port],
-  ] as const)('on %s over MQTT %s', async (label, mqtt, port) => {
-    await expectWillAfterKill(port(), `gw-will-${label.length}-${mqtt.replace('.', '')}`, mqtt, root, children);
-  }, 60_000);
+  ] as const)(
+    'on %s over MQTT %s',
+    async (label, mqtt, port) => {
+      await expectWillAfterKill(port(), `gw-will-${label.length}-${mqtt.replace('.', '')}`, mqtt, root, children);
+    },
+    60_000,
+  );
 });

@@ -118,7 +118,10 @@ function handle(port: number, dataDir: string, ownsDir: boolean, env: NodeJS.Pro
     },
     logTail(lines = 40) {
       try {
-        return readFileSync(join(dataDir, 'log', 'console.log'), 'utf8').split('\n').slice(-lines).join('\n');
+        return readFileSync(join(dataDir, 'log', 'console.log'), 'utf8')
+          .split('\n')
+          .slice(-lines)
+          .join('\n');
       } catch {
         return '(no EMQX log)';
       }
@@ -160,7 +163,11 @@ export interface EmqxExport {
  * exports/<2 hex>/<2 hex>/<rest of a hash>/<clientid>/<fileid>/<name> with <name>.MANIFEST.json beside it.
  */
 export async function findEmqxExport(emqx: Pick<Emqx, 'exportsDir'>, clientId: string, fileId: string): Promise<EmqxExport | undefined> {
-  const level = async (dir: string): Promise<string[]> => readdir(dir).then((names) => names.map((n) => join(dir, n)), () => []);
+  const level = async (dir: string): Promise<string[]> =>
+    readdir(dir).then(
+      (names) => names.map((n) => join(dir, n)),
+      () => [],
+    );
   for (const a of await level(emqx.exportsDir)) {
     for (const b of await level(a)) {
       for (const c of await level(b)) {

@@ -20,7 +20,16 @@ async function newestSourceMtime(dir: string): Promise<number> {
  * run, so no test rewrites a bundle another test worker may be executing at that moment.
  */
 export async function ensureFreshBundles(): Promise<void> {
-  const built = Math.min(...(await Promise.all([agentBundle, brokerBundle].map((b) => stat(b).then((s) => s.mtimeMs, () => 0)))));
+  const built = Math.min(
+    ...(await Promise.all(
+      [agentBundle, brokerBundle].map((b) =>
+        stat(b).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        ),
+      ),
+    )),
+  );
   if (built < (await newestSourceMtime(join(repoRoot, 'src')))) {
     execFileSync(process.execPath, [join(repoRoot, 'scripts', 'build.mjs')], { cwd: repoRoot, stdio: 'pipe' });
   }

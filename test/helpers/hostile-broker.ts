@@ -102,8 +102,7 @@ export async function startHostileBroker(script: HostileScript = {}): Promise<Ho
       const seen: SeenPublish = { connection, topic: packet.topic, messageId: packet.messageId, bytes: (packet.payload as Buffer).length };
       state.publishes.push(seen);
       const action = script.onPublish?.(seen, state.publishes.length) ?? { kind: 'ack' };
-      const puback = (messageId: number | undefined, reasonCode: number): void =>
-        send({ cmd: 'puback', messageId, ...(version === 5 ? { reasonCode } : {}) });
+      const puback = (messageId: number | undefined, reasonCode: number): void => send({ cmd: 'puback', messageId, ...(version === 5 ? { reasonCode } : {}) });
       switch (action.kind) {
         case 'ack':
           if (action.delayMs) later(action.delayMs, () => puback(packet.messageId, action.reasonCode ?? 0));

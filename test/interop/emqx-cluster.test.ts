@@ -94,74 +94,84 @@ describe('ftagent send fails over between two EMQX 5.3.2 nodes', () => {
     ['stopped', 'sync MQTT 5', ['--mqtt', '5', '--mode', 'sync']],
     ['killed', 'async MQTT 3.1.1', ['--mqtt', '3.1.1']],
     ['killed', 'async MQTT 5', ['--mqtt', '5', '--mode', 'async']],
-  ] as const)('node %s mid-upload, %s: exported byte-exact, re-sending only the lost node\'s part', async (loss, label, modeFlags) => {
-    const { pa, pb, brokers, lost } = await clusterWithLoss(loss, SIZE / 3);
-    const file = join(dir, `send-${++seq}.bin`);
-    const sha = await writeContentFile(file, SIZE, seq);
-    const clientId = `cluster-${process.pid}-${seq}`;
-    const run = await runCli(['send', file, '--broker', brokers, '--client-id', clientId, '--json',
-      '--chunk-size', String(CHUNK), '--window', String(WINDOW), ...modeFlags], dir);
-    await lost();
-    expect(run.code, `${run.err}\n${nodes[1].logTail()}`).toBe(0);
-    expect(lost()).toBeDefined();
-    await expectExported(clientId, String(run.json?.fileId), sha);
-    report(`${label}, node ${loss}`, pa, pb);
-    await nodes[0].restart();
-  }, emqxStartTimeoutMs + 120_000);
+  ] as const)(
+    "node %s mid-upload, %s: exported byte-exact, re-sending only the lost node's part",
+    async (loss, label, modeFlags) => {
+      const { pa, pb, brokers, lost } = await clusterWithLoss(loss, SIZE / 3);
+      const file = join(dir, `send-${++seq}.bin`);
+      const sha = await writeContentFile(file, SIZE, seq);
+      const clientId = `cluster-${process.pid}-${seq}`;
+      const run = await runCli(['send', file, '--broker', brokers, '--client-id', clientId, '--json', '--chunk-size', String(CHUNK), '--window', String(WINDOW), ...modeFlags], dir);
+      await lost();
+      expect(run.code, `${run.err}\n${nodes[1].logTail()}`).toBe(0);
+      expect(lost()).toBeDefined();
+      await expectExported(clientId, String(run.json?.fileId), sha);
+      report(`${label}, node ${loss}`, pa, pb);
+      await nodes[0].restart();
+    },
+    emqxStartTimeoutMs + 120_000,
+  );
 });
 
 describe('the daemon fails over between two EMQX 5.3.2 nodes', () => {
-  it('node killed mid-upload, then the daemon kill -9ed and restarted: the checkpoint remembers which node held what', async () => {
-    await ensureFreshBundles();
-    const { pa, pb, brokers, lost } = await clusterWithLoss('killed', SIZE / 3);
-    const root = join(dir, 'daemon');
-    mkdirSync(root);
-    const stateDir = join(root, 'state');
-    const config = join(root, 'config.json');
-    const clientId = `cluster-daemon-${process.pid}`;
-    writeFileSync(config, JSON.stringify({
-      brokers: brokers.split(','),
-      clientId,
-      stateDir,
-      upload: { chunkSize: CHUNK, window: WINDOW },
-      checkpoint: { everyBytes: EVERY_BYTES },
-      log: { level: 'warn' },
-    }));
-    const file = join(root, 'big.bin');
-    const sha = await writeContentFile(file, SIZE, 77);
-    const spool = await Spool.open(createNodeDurableFs(), stateDir);
-    const jobId = await spool.enqueue({ kind: 'upload', file });
-    let stderr = '';
-    const boot = () => {
-      const child = spawn(process.execPath, [agentBundle, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-      child.stderr?.on('data', (d) => (stderr += String(d)));
-      return { child, exit: new Promise((done) => child.once('exit', done)) };
-    };
-    // Once the survivor has taken a third of the file too, the daemon dies: its restart must still
-    // know that the lost node held the first third.
-    let daemon = boot();
-    let killed = false;
-    pb.onPublish(() => {
-      if (!killed && pb.counters.segmentBytes >= SIZE / 3) {
-        killed = true;
-        daemon.child.kill('SIGKILL');
+  it(
+    'node killed mid-upload, then the daemon kill -9ed and restarted: the checkpoint remembers which node held what',
+    async () => {
+      await ensureFreshBundles();
+      const { pa, pb, brokers, lost } = await clusterWithLoss('killed', SIZE / 3);
+      const root = join(dir, 'daemon');
+      mkdirSync(root);
+      const stateDir = join(root, 'state');
+      const config = join(root, 'config.json');
+      const clientId = `cluster-daemon-${process.pid}`;
+      writeFileSync(
+        config,
+        JSON.stringify({
+          brokers: brokers.split(','),
+          clientId,
+          stateDir,
+          upload: { chunkSize: CHUNK, window: WINDOW },
+          checkpoint: { everyBytes: EVERY_BYTES },
+          log: { level: 'warn' },
+        }),
+      );
+      const file = join(root, 'big.bin');
+      const sha = await writeContentFile(file, SIZE, 77);
+      const spool = await Spool.open(createNodeDurableFs(), stateDir);
+      const jobId = await spool.enqueue({ kind: 'upload', file });
+      let stderr = '';
+      const boot = () => {
+        const child = spawn(process.execPath, [agentBundle, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+        child.stderr?.on('data', (d) => (stderr += String(d)));
+        return { child, exit: new Promise((done) => child.once('exit', done)) };
+      };
+      // Once the survivor has taken a third of the file too, the daemon dies: its restart must still
+      // know that the lost node held the first third.
+      let daemon = boot();
+      let killed = false;
+      pb.onPublish(() => {
+        if (!killed && pb.counters.segmentBytes >= SIZE / 3) {
+          killed = true;
+          daemon.child.kill('SIGKILL');
+        }
+      });
+      try {
+        await daemon.exit;
+        expect(killed).toBe(true);
+        daemon = boot();
+        const end = Date.now() + 180_000;
+        while ((await spool.get(jobId))?.state !== 'done') {
+          if (Date.now() > end) throw new Error(`the job did not finish: ${JSON.stringify(await spool.get(jobId))}\n${stderr}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } finally {
+        daemon.child.kill('SIGTERM');
+        await daemon.exit;
       }
-    });
-    try {
-      await daemon.exit;
-      expect(killed).toBe(true);
-      daemon = boot();
-      const end = Date.now() + 180_000;
-      while ((await spool.get(jobId))?.state !== 'done') {
-        if (Date.now() > end) throw new Error(`the job did not finish: ${JSON.stringify(await spool.get(jobId))}\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    } finally {
-      daemon.child.kill('SIGTERM');
-      await daemon.exit;
-    }
-    expect(lost()).toBeDefined();
-    await expectExported(clientId, jobId, sha);
-    report('daemon, node killed, daemon restarted', pa, pb, WINDOW * CHUNK + EVERY_BYTES);
-  }, emqxStartTimeoutMs + 120_000);
+      expect(lost()).toBeDefined();
+      await expectExported(clientId, jobId, sha);
+      report('daemon, node killed, daemon restarted', pa, pb, WINDOW * CHUNK + EVERY_BYTES);
+    },
+    emqxStartTimeoutMs + 120_000,
+  );
 });

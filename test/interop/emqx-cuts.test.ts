@@ -35,22 +35,23 @@ const RULES: ReadonlyArray<[string, CutRule, number]> = [
 ];
 
 describe.each(MODES)('connection cuts between ftagent and EMQX 5.3.2, %s', (label, modeFlags) => {
-  it.each(RULES)('the upload survives a cut %s', async (_what, rule, times) => {
-    proxy = await startTcpProxy(suite.emqx.port);
-    proxy.cutRepeatedly(rule, times);
-    const file = join(suite.dir, `cuts-${++seq}.bin`);
-    const sha = await writeContentFile(file, SIZE, seq);
-    const clientId = `cuts-${process.pid}-${seq}`;
-    const run = await runCli([
-      'send', file, '--broker', proxy.url, '--client-id', clientId, '--json',
-      '--chunk-size', String(CHUNK), '--window', String(WINDOW), ...modeFlags,
-    ], suite.dir);
-    expect(run.code, `${label}: ${run.err}\n${suite.emqx.logTail()}`).toBe(0);
-    // Each rule cuts before the file is through, so every planned cut happens.
-    expect(proxy.counters.cuts).toBe(times);
-    await expectEmqxExport(suite.emqx, clientId, String(run.json?.fileId), sha, SIZE);
-    // Every byte at least once; after each cut at most the window in flight is sent again.
-    expect(proxy.counters.segmentBytes).toBeGreaterThanOrEqual(SIZE);
-    expect(proxy.counters.segmentBytes).toBeLessThanOrEqual(SIZE + times * WINDOW * CHUNK);
-  }, 120_000);
+  it.each(RULES)(
+    'the upload survives a cut %s',
+    async (_what, rule, times) => {
+      proxy = await startTcpProxy(suite.emqx.port);
+      proxy.cutRepeatedly(rule, times);
+      const file = join(suite.dir, `cuts-${++seq}.bin`);
+      const sha = await writeContentFile(file, SIZE, seq);
+      const clientId = `cuts-${process.pid}-${seq}`;
+      const run = await runCli(['send', file, '--broker', proxy.url, '--client-id', clientId, '--json', '--chunk-size', String(CHUNK), '--window', String(WINDOW), ...modeFlags], suite.dir);
+      expect(run.code, `${label}: ${run.err}\n${suite.emqx.logTail()}`).toBe(0);
+      // Each rule cuts before the file is through, so every planned cut happens.
+      expect(proxy.counters.cuts).toBe(times);
+      await expectEmqxExport(suite.emqx, clientId, String(run.json?.fileId), sha, SIZE);
+      // Every byte at least once; after each cut at most the window in flight is sent again.
+      expect(proxy.counters.segmentBytes).toBeGreaterThanOrEqual(SIZE);
+      expect(proxy.counters.segmentBytes).toBeLessThanOrEqual(SIZE + times * WINDOW * CHUNK);
+    },
+    120_000,
+  );
 });

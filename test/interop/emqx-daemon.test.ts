@@ -41,14 +41,17 @@ async function setup(clientId: string) {
   mkdirSync(root);
   const stateDir = join(root, 'state');
   const config = join(root, 'config.json');
-  writeFileSync(config, JSON.stringify({
-    brokers: [proxy.url],
-    clientId,
-    stateDir,
-    upload: { chunkSize: CHUNK, window: WINDOW },
-    checkpoint: { everyBytes: EVERY_BYTES, everyMs: 600_000 },
-    log: { level: 'warn' },
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      brokers: [proxy.url],
+      clientId,
+      stateDir,
+      upload: { chunkSize: CHUNK, window: WINDOW },
+      checkpoint: { everyBytes: EVERY_BYTES, everyMs: 600_000 },
+      log: { level: 'warn' },
+    }),
+  );
   return { root, stateDir, config, proxy };
 }
 

@@ -22,12 +22,14 @@ const results = new Map<string, { emqx: Observed; dev: Observed }>();
 /** Runs `work` over `items`, `limit` at a time. */
 async function pool<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: limit }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await work(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await work(items[i]!, i);
+      }
+    }),
+  );
 }
 
 beforeAll(async () => {
@@ -56,8 +58,17 @@ describe('the development broker answers like EMQX 5.3.2', () => {
     // 0x10: PUBREC of a QoS 2 command; 0x80 only reaches MQTT 5 clients.
     expect([...acks].sort((a, b) => Number(a) - Number(b))).toEqual([0, 0x10, 0x80]);
     expect([...reasons].sort()).toEqual([
-      'checksum_mismatch', 'filemeta_conflict', 'incomplete', 'internal_error', 'invalid_checksum',
-      'invalid_file_command', 'invalid_filemeta', 'invalid_filemeta_json', 'invalid_offset', 'invalid_size', 'success',
+      'checksum_mismatch',
+      'filemeta_conflict',
+      'incomplete',
+      'internal_error',
+      'invalid_checksum',
+      'invalid_file_command',
+      'invalid_filemeta',
+      'invalid_filemeta_json',
+      'invalid_offset',
+      'invalid_size',
+      'success',
     ]);
   });
 
@@ -68,20 +79,23 @@ describe('the development broker answers like EMQX 5.3.2', () => {
 });
 
 describe('no Receive Maximum in the CONNACK (EMQX 5.3.2, and the development broker as 5.3)', () => {
-  it.each(['EMQX 5.3.2', 'development broker --emqx 5.3'])('ftagent keeps its own window: %s', async (which) => {
-    const port = which === 'EMQX 5.3.2' ? suite.emqx.port : dev.port;
-    const proxy = await startTcpProxy(port);
-    try {
-      const file = join(suite.dir, `window-${which.length}.bin`);
-      await writeContentFile(file, 2 * 1024 * 1024, 3);
-      const run = await runCli(['send', file, '--broker', proxy.url, '--client-id', `window-${which.length}`, '--json', '--chunk-size', '16384', '--window', '5'], suite.dir);
-      expect(run.code, run.err).toBe(0);
-      // The window was used, and never exceeded (init and fin are commands too).
-      expect(proxy.counters.maxInFlight).toBeGreaterThanOrEqual(3);
-      expect(proxy.counters.maxInFlight).toBeLessThanOrEqual(5);
-    } finally {
-      await proxy.close();
-    }
-  }, 60_000);
+  it.each(['EMQX 5.3.2', 'development broker --emqx 5.3'])(
+    'ftagent keeps its own window: %s',
+    async (which) => {
+      const port = which === 'EMQX 5.3.2' ? suite.emqx.port : dev.port;
+      const proxy = await startTcpProxy(port);
+      try {
+        const file = join(suite.dir, `window-${which.length}.bin`);
+        await writeContentFile(file, 2 * 1024 * 1024, 3);
+        const run = await runCli(['send', file, '--broker', proxy.url, '--client-id', `window-${which.length}`, '--json', '--chunk-size', '16384', '--window', '5'], suite.dir);
+        expect(run.code, run.err).toBe(0);
+        // The window was used, and never exceeded (init and fin are commands too).
+        expect(proxy.counters.maxInFlight).toBeGreaterThanOrEqual(3);
+        expect(proxy.counters.maxInFlight).toBeLessThanOrEqual(5);
+      } finally {
+        await proxy.close();
+      }
+    },
+    60_000,
+  );
 });
-

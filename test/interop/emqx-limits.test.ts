@@ -40,11 +40,15 @@ describe('EMQX 5.3.2 with mqtt.max_packet_size = 32KB', () => {
   it.each([
     ['MQTT 5 (the limit is in CONNACK)', ['--mqtt', '5']],
     ['MQTT 3.1.1 (segments halved after the broker closes the connection)', ['--mqtt', '3.1.1']],
-  ])('with the default segment size delivers byte-exact over %s', async (_label, flags) => {
-    const { run, clientId, sha } = await send(suite, flags);
-    expect(run.code, `${run.err}\n${suite.emqx.logTail()}`).toBe(0);
-    await expectEmqxExport(suite.emqx, clientId, String(run.json?.fileId), sha, SIZE);
-  }, 150_000);
+  ])(
+    'with the default segment size delivers byte-exact over %s',
+    async (_label, flags) => {
+      const { run, clientId, sha } = await send(suite, flags);
+      expect(run.code, `${run.err}\n${suite.emqx.logTail()}`).toBe(0);
+      await expectEmqxExport(suite.emqx, clientId, String(run.json?.fileId), sha, SIZE);
+    },
+    150_000,
+  );
 });
 
 describe('EMQX 5.3.2 with file_transfer.enable = false', () => {

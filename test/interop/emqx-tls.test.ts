@@ -46,16 +46,19 @@ describe('ftagent send over TLS to EMQX 5.3.2 requiring a client certificate', (
   it.each([
     ['sync MQTT 5', ['--mqtt', '5']],
     ['async MQTT 3.1.1', ['--mqtt', '3.1.1']],
-  ] as const)('delivers with --ca --cert --key, %s', async (label, modeFlags) => {
-    const bytes = content(150_000, label.length);
-    const file = join(tmp.dir, `${label.replace(/\W+/g, '-')}.bin`);
-    await writeFile(file, bytes);
-    const clientId = `tls-${process.pid}-${label.length}`;
-    const run = await runCli(['send', file, '--broker', tlsUrl, '--client-id', clientId, '--json',
-      '--ca', certs.ca, '--cert', client.cert, '--key', client.key, ...modeFlags], tmp.dir);
-    expect(run.code, `${run.err}\n${emqx.logTail()}`).toBe(0);
-    await expectEmqxExport(emqx, clientId, String(run.json?.fileId), createHash('sha256').update(bytes).digest('hex'), bytes.length);
-  }, 60_000);
+  ] as const)(
+    'delivers with --ca --cert --key, %s',
+    async (label, modeFlags) => {
+      const bytes = content(150_000, label.length);
+      const file = join(tmp.dir, `${label.replace(/\W+/g, '-')}.bin`);
+      await writeFile(file, bytes);
+      const clientId = `tls-${process.pid}-${label.length}`;
+      const run = await runCli(['send', file, '--broker', tlsUrl, '--client-id', clientId, '--json', '--ca', certs.ca, '--cert', client.cert, '--key', client.key, ...modeFlags], tmp.dir);
+      expect(run.code, `${run.err}\n${emqx.logTail()}`).toBe(0);
+      await expectEmqxExport(emqx, clientId, String(run.json?.fileId), createHash('sha256').update(bytes).digest('hex'), bytes.length);
+    },
+    60_000,
+  );
 
   it('without a client certificate: AUTH_FAILED (exit 2), saying to pass --cert and --key', async () => {
     const file = join(tmp.dir, 'nocert.bin');

@@ -30,17 +30,21 @@ async function send(file: string, flags: readonly string[]) {
 }
 
 describe.each(MODES)('ftagent send to EMQX 5.3.2, %s', (label, modeFlags) => {
-  it.each(SIZES)('delivers %i bytes byte-exact with a matching manifest', async (size) => {
-    const bytes = content(size, size + label.length);
-    const file = join(suite.dir, `size-${size}-${label.replace(/\W+/g, '-')}.bin`);
-    await writeFile(file, bytes);
-    const sha = createHash('sha256').update(bytes).digest('hex');
-    const { clientId, fileId, json } = await send(file, modeFlags);
-    expect(json.sha256).toBe(sha);
-    expect(json.bytesSent).toBe(size);
-    const exported = await expectEmqxExport(suite.emqx, clientId, fileId, sha, size);
-    expect(exported.manifest.name).toBe(`size-${size}-${label.replace(/\W+/g, '-')}.bin`);
-  }, 60_000);
+  it.each(SIZES)(
+    'delivers %i bytes byte-exact with a matching manifest',
+    async (size) => {
+      const bytes = content(size, size + label.length);
+      const file = join(suite.dir, `size-${size}-${label.replace(/\W+/g, '-')}.bin`);
+      await writeFile(file, bytes);
+      const sha = createHash('sha256').update(bytes).digest('hex');
+      const { clientId, fileId, json } = await send(file, modeFlags);
+      expect(json.sha256).toBe(sha);
+      expect(json.bytesSent).toBe(size);
+      const exported = await expectEmqxExport(suite.emqx, clientId, fileId, sha, size);
+      expect(exported.manifest.name).toBe(`size-${size}-${label.replace(/\W+/g, '-')}.bin`);
+    },
+    60_000,
+  );
 
   it('percent-encodes a name EMQX would refuse, and records every metadata flag as EMQX stores it', async () => {
     const bytes = content(CHUNK * 2 + 11, 99);
@@ -50,10 +54,14 @@ describe.each(MODES)('ftagent send to EMQX 5.3.2, %s', (label, modeFlags) => {
     const sha = createHash('sha256').update(bytes).digest('hex');
     const { clientId, fileId } = await send(file, [
       ...modeFlags,
-      '--user-data', '{"store":42,"tags":["a","b"]}',
-      '--meta', 'camera=front door',
-      '--segments-ttl', '600',
-      '--expire-at', '4102444800',
+      '--user-data',
+      '{"store":42,"tags":["a","b"]}',
+      '--meta',
+      'camera=front door',
+      '--segments-ttl',
+      '600',
+      '--expire-at',
+      '4102444800',
       '--segment-checksums',
     ]);
     const exported = await expectEmqxExport(suite.emqx, clientId, fileId, sha, bytes.length);
@@ -70,13 +78,17 @@ describe.each(MODES)('ftagent send to EMQX 5.3.2, %s', (label, modeFlags) => {
 });
 
 describe('a 64 MiB file through EMQX 5.3.2', () => {
-  it.each([MODES[0], MODES[2]])('arrives byte-exact, %s', async (label, modeFlags) => {
-    const size = 64 * 1024 * 1024;
-    const file = join(suite.dir, `big-${label.replace(/\W+/g, '-')}.bin`);
-    const sha = await writeContentFile(file, size, 64);
-    const { clientId, fileId, json } = await send(file, modeFlags);
-    expect(json.bytesSent).toBe(size);
-    await expectEmqxExport(suite.emqx, clientId, fileId, sha, size);
-    await rm(file);
-  }, 180_000);
+  it.each([MODES[0], MODES[2]])(
+    'arrives byte-exact, %s',
+    async (label, modeFlags) => {
+      const size = 64 * 1024 * 1024;
+      const file = join(suite.dir, `big-${label.replace(/\W+/g, '-')}.bin`);
+      const sha = await writeContentFile(file, size, 64);
+      const { clientId, fileId, json } = await send(file, modeFlags);
+      expect(json.bytesSent).toBe(size);
+      await expectEmqxExport(suite.emqx, clientId, fileId, sha, size);
+      await rm(file);
+    },
+    180_000,
+  );
 });

@@ -37,8 +37,7 @@ afterAll(async () => {
   tmp?.remove();
 });
 
-const send = (port: number, scheme: string, ...args: string[]) =>
-  runCli(['send', file, '--broker', `${scheme}://127.0.0.1:${port}`, '--client-id', 'gw-mosq', '--json', ...args], tmp.dir);
+const send = (port: number, scheme: string, ...args: string[]) => runCli(['send', file, '--broker', `${scheme}://127.0.0.1:${port}`, '--client-id', 'gw-mosq', '--json', ...args], tmp.dir);
 
 describe('interop with mosquitto', () => {
   it('MQTT 5: connects, reads the raw 0x10 PUBACK and exits 5 saying file transfer is not enabled', async () => {
@@ -50,10 +49,7 @@ describe('interop with mosquitto', () => {
   });
 
   it('MQTT 3.1.1: connects, subscribes to $file-response and gives up with FT_UNAVAILABLE when no response ever comes', async () => {
-    const connection = new Connection(
-      { brokers: [`mqtt://127.0.0.1:${plain.port}`], clientId: 'gw-mosq-311', protocolVersion: 4 },
-      { clock: systemClock, logger: silentLogger },
-    );
+    const connection = new Connection({ brokers: [`mqtt://127.0.0.1:${plain.port}`], clientId: 'gw-mosq-311', protocolVersion: 4 }, { clock: systemClock, logger: silentLogger });
     const channel = new CommandChannel(connection, { responses: true }, silentLogger);
     await channel.start();
     try {
@@ -76,11 +72,9 @@ describe('interop with mosquitto', () => {
   });
 
   it('takes the password from FTAGENT_PASSWORD too, and never prints it', async () => {
-    const r = await runCli(
-      ['send', file, '--broker', `mqtt://127.0.0.1:${auth.port}`, '--client-id', 'gw-mosq', '--json', '--username', 'gateway', '--log-level', 'debug'],
-      tmp.dir,
-      { FTAGENT_PASSWORD: 's3cret pass' },
-    );
+    const r = await runCli(['send', file, '--broker', `mqtt://127.0.0.1:${auth.port}`, '--client-id', 'gw-mosq', '--json', '--username', 'gateway', '--log-level', 'debug'], tmp.dir, {
+      FTAGENT_PASSWORD: 's3cret pass',
+    });
     expect(r.json).toMatchObject({ error: { code: 'FT_UNAVAILABLE' } });
     expect(r.out + r.err).not.toContain('s3cret');
   });

@@ -58,11 +58,10 @@ afterAll(async () => {
 });
 
 function fetch(remote: string, to: string, ...extra: string[]): { status: number | null; json: Record<string, unknown> } {
-  const r = spawnSync(
-    process.execPath,
-    [agentBundle, 'fetch', remote, '--to', to, '--broker', `mqtt://127.0.0.1:${mosq.port}`, '--client-id', 'device-7', '--json', '--timeout', '10', ...extra],
-    { encoding: 'utf8', timeout: 60_000 },
-  );
+  const r = spawnSync(process.execPath, [agentBundle, 'fetch', remote, '--to', to, '--broker', `mqtt://127.0.0.1:${mosq.port}`, '--client-id', 'device-7', '--json', '--timeout', '10', ...extra], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const last = r.stdout.trim().split('\n').at(-1) ?? '';
   return { status: r.status, json: last.startsWith('{') ? (JSON.parse(last) as Record<string, unknown>) : { stdout: r.stdout, stderr: r.stderr } };
 }

@@ -70,11 +70,13 @@ async function harness(opts: { maxConcurrent?: number; jobs?: number; link?: boo
   };
 }
 
-const done = (spool: Spool) => async (job: JobRecord): Promise<JobOutcome> => ({
-  kind: 'done',
-  record: await spool.markDone(job.id),
-  result: { fileId: 'f', name: 'n', size: 0, sha256: '', seconds: 0, bytesSent: 0, retries: 0, clientId: 'gw-1', broker: 'mqtt://scripted:1883' },
-});
+const done =
+  (spool: Spool) =>
+  async (job: JobRecord): Promise<JobOutcome> => ({
+    kind: 'done',
+    record: await spool.markDone(job.id),
+    result: { fileId: 'f', name: 'n', size: 0, sha256: '', seconds: 0, bytesSent: 0, retries: 0, clientId: 'gw-1', broker: 'mqtt://scripted:1883' },
+  });
 
 describe('the job scheduler', () => {
   it('runs at most maxConcurrent jobs at once and starts the next as soon as one ends', async () => {

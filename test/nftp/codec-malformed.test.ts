@@ -78,10 +78,14 @@ describe('nftp decode fuzz', () => {
     for (let k = 0; k < ops; k++) {
       const op = Math.floor(rand() * 5);
       const at = Math.floor(rand() * (b.length + 1));
-      if (op === 0 && b.length > 0) b[at % b.length] = Math.floor(rand() * 256); // flip a byte
-      else if (op === 1) b = b.slice(0, at); // truncate
-      else if (op === 2) b = Uint8Array.from([...b, ...randomBytes(rand, 1 + Math.floor(rand() * 8))]); // extend
-      else if (op === 3 && b.length >= 5) new DataView(b.buffer).setUint32(1, b.length + Math.floor(rand() * 5) - 2); // near-miss Length
+      if (op === 0 && b.length > 0)
+        b[at % b.length] = Math.floor(rand() * 256); // flip a byte
+      else if (op === 1)
+        b = b.slice(0, at); // truncate
+      else if (op === 2)
+        b = Uint8Array.from([...b, ...randomBytes(rand, 1 + Math.floor(rand() * 8))]); // extend
+      else if (op === 3 && b.length >= 5)
+        new DataView(b.buffer).setUint32(1, b.length + Math.floor(rand() * 5) - 2); // near-miss Length
       else if (op === 4 && b.length >= 13) b[11 + Math.floor(rand() * 2)] = 0xff; // big length fields
     }
     return b;

@@ -18,7 +18,11 @@ afterEach(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-const exists = (p: string) => fs.stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  fs.stat(p).then(
+    () => true,
+    () => false,
+  );
 const content = randomBytes(prng(9), 40);
 const info = { name: 'x.bin', blocks: 3, filehash: crc32c(content), blockSize: 16 };
 

@@ -227,6 +227,11 @@ describe('nftp receiver', () => {
     s.hello();
     s.block(1);
     await s.clock.advance(500);
-    expect(s.packets().filter((p) => p.kind === 'giveme').map((p) => (p.kind === 'giveme' ? p.seq : -1))).toEqual([0, 2]);
+    expect(
+      s
+        .packets()
+        .filter((p) => p.kind === 'giveme')
+        .map((p) => (p.kind === 'giveme' ? p.seq : -1)),
+    ).toEqual([0, 2]);
   });
 });

@@ -62,7 +62,10 @@ describe('nftp sender', () => {
   });
 
   it('sends FILE, FILE, END for the 40-byte x.bin with block size 16, paced by the interval', async () => {
-    const s = setup(Uint8Array.from({ length: 40 }, (_, i) => i), { width: 'u32' });
+    const s = setup(
+      Uint8Array.from({ length: 40 }, (_, i) => i),
+      { width: 'u32' },
+    );
     void s.sender.run();
     await s.clock.advance(0);
     s.ack();
@@ -154,7 +157,10 @@ describe('nftp sender', () => {
   });
 
   it('answers GIVEME during the linger by re-reading the block, END for the last one', async () => {
-    const s = setup(Uint8Array.from({ length: 40 }, (_, i) => i), { window: 8, lingerMs: 1000 });
+    const s = setup(
+      Uint8Array.from({ length: 40 }, (_, i) => i),
+      { window: 8, lingerMs: 1000 },
+    );
     const done = s.sender.run();
     await s.clock.advance(0);
     s.ack();

@@ -34,7 +34,14 @@ export function sessionPair<S extends NftpSink = MemorySink>(content: Uint8Array
     window: 4,
     lingerMs: 10_000,
   });
-  const receiver = new NftpReceiver({ link: topic.link('receiver'), clock, sink, blockSize: o.blockSize, ...(o.width ? { width: o.width } : {}), ...(o.stallMs !== undefined ? { stallMs: o.stallMs } : {}) });
+  const receiver = new NftpReceiver({
+    link: topic.link('receiver'),
+    clock,
+    sink,
+    blockSize: o.blockSize,
+    ...(o.width ? { width: o.width } : {}),
+    ...(o.stallMs !== undefined ? { stallMs: o.stallMs } : {}),
+  });
   topic.attach('sender', (b) => sender.receive(b));
   topic.attach('receiver', (b) => receiver.receive(b));
   const run = async (): Promise<{ sent: NftpSendResult; received: NftpReceiveResult }> => {

@@ -81,9 +81,7 @@ describe('ftagent fetch', () => {
 });
 
 describe('ftagent fetch against a server that answers ERROR', () => {
-  beforeEach(async () =>
-    setup([{ verb: 'download', onRequest: (incoming, ctx) => ctx.respond(incoming, { ack: 'ERROR', reason: 'disk broken' }) }]),
-  );
+  beforeEach(async () => setup([{ verb: 'download', onRequest: (incoming, ctx) => ctx.respond(incoming, { ack: 'ERROR', reason: 'disk broken' }) }]));
 
   it('maps ERROR to REMOTE_ERROR with the server reason', async () => {
     const r = await fetch('a.txt', 'a.txt');

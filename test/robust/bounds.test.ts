@@ -21,7 +21,10 @@ beforeAll(() => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function oneJsonFailure(r: CliRun, code: string): string {
-  const lines = r.out.trim().split('\n').filter((l) => l.startsWith('{'));
+  const lines = r.out
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'));
   expect(lines, r.out + r.err).toHaveLength(1);
   const parsed = JSON.parse(lines[0] as string) as { ok: boolean; error: { code: string; message: string } };
   expect(parsed.ok).toBe(false);
@@ -50,7 +53,11 @@ describe('send refuses out-of-range values before connecting', () => {
     const stateDir = join(root, 'queue-state');
     const config = join(root, 'queue-config.json');
     writeFileSync(config, JSON.stringify({ brokers: ['mqtt://127.0.0.1:1'], stateDir }));
-    for (const args of [['--fin-timeout', '2147484'], ['--chunk-size', '10'], ['--command-timeout', '99999']]) {
+    for (const args of [
+      ['--fin-timeout', '2147484'],
+      ['--chunk-size', '10'],
+      ['--command-timeout', '99999'],
+    ]) {
       const r = await runCli(['send', file, '--queue', '--config', config, '--json', ...args], root);
       expect(r.code).toBe(2);
       oneJsonFailure(r, 'USAGE');
@@ -108,7 +115,7 @@ describe('TLS files that can never work are usage errors, not retries', () => {
     expect(oneJsonFailure(missing, 'CONFIG_INVALID')).toMatch(/--cert .*missing\.pem cannot be read/);
   });
 
-  it('config check says what is wrong with the config\'s key', async () => {
+  it("config check says what is wrong with the config's key", async () => {
     const config = join(root, 'tls-config.json');
     writeFileSync(config, JSON.stringify({ brokers: ['mqtts://127.0.0.1:1'], stateDir: join(root, 'tls-state'), tls: { cert: pem('one.pem'), key: pem('two.key') } }));
     const r = await runCli(['config', 'check', '--config', config], root);

@@ -78,7 +78,7 @@ describe.concurrent('send against a hostile broker ends by itself with the right
       {
         onPublish: (p, n) => {
           if (n === 1) return { kind: 'ack', delayMs: 2500 };
-          if (p.topic.endsWith('/init')) return (initCopies += 1), { kind: 'ignore' };
+          if (p.topic.endsWith('/init')) return ((initCopies += 1), { kind: 'ignore' });
           return { kind: 'ack' };
         },
       },
@@ -108,7 +108,10 @@ describe.concurrent('send against a hostile broker ends by itself with the right
   it('fetch against a broker silent after CONNACK: exit 5 with one JSON object', async () => {
     const b = await startHostileBroker({ silentAfterConnack: true });
     try {
-      const run = await runAgent(['fetch', '/remote/a.txt', '--to', join(root, 'fetched.txt'), '--broker', b.url, '--client-id', 'gw-fetch', '--timeout', '1', '--json'], { cwd: root, killAfterMs: 120_000 });
+      const run = await runAgent(['fetch', '/remote/a.txt', '--to', join(root, 'fetched.txt'), '--broker', b.url, '--client-id', 'gw-fetch', '--timeout', '1', '--json'], {
+        cwd: root,
+        killAfterMs: 120_000,
+      });
       expect(run.code, run.err).toBe(5);
       onlyFailure(run);
     } finally {

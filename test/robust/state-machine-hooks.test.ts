@@ -17,19 +17,26 @@ const table: readonly Transition<S, E, Ctx>[] = [
 ];
 
 function machine(ctx: Ctx): Machine<S, E, Ctx> {
-  return new Machine<S, E, Ctx>(table, 'a', ctx, createLogger({ level: 'silent' }), {
-    onError: (c, err) => {
-      c.errors.push(err instanceof Error ? err.message : String(err));
-      return 'failed';
+  return new Machine<S, E, Ctx>(
+    table,
+    'a',
+    ctx,
+    createLogger({ level: 'silent' }),
+    {
+      onError: (c, err) => {
+        c.errors.push(err instanceof Error ? err.message : String(err));
+        return 'failed';
+      },
+      onEnter: (c, state) => {
+        c.entered.push(state);
+        if (state === c.throwOnEnter) throw new Error(`enter ${state}`);
+      },
+      onIgnored: (c) => {
+        if (c.throwOnIgnored) throw new Error('ignored');
+      },
     },
-    onEnter: (c, state) => {
-      c.entered.push(state);
-      if (state === c.throwOnEnter) throw new Error(`enter ${state}`);
-    },
-    onIgnored: (c) => {
-      if (c.throwOnIgnored) throw new Error('ignored');
-    },
-  }, ['failed']);
+    ['failed'],
+  );
 }
 
 describe('state machine hooks that throw', () => {

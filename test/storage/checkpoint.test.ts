@@ -24,7 +24,13 @@ function checkpoint(over: Partial<Checkpoint> = {}): Checkpoint {
 
 describe('checkpoint codec', () => {
   it('round-trips every field, keeping the init payload byte for byte', () => {
-    const cp = checkpoint({ confirmed: [[0, 65536], [131072, 196608]], stage: 'segments' });
+    const cp = checkpoint({
+      confirmed: [
+        [0, 65536],
+        [131072, 196608],
+      ],
+      stage: 'segments',
+    });
     expect(decodeCheckpoint(encodeCheckpoint(cp), '/c')).toEqual(cp);
   });
 
@@ -38,11 +44,29 @@ describe('checkpoint codec', () => {
   });
 
   it.each([
-    ['nodes.mqtt://a:1', { nodes: { 'mqtt://a:1': [[0, 10], [5, 20]] } }],
+    [
+      'nodes.mqtt://a:1',
+      {
+        nodes: {
+          'mqtt://a:1': [
+            [0, 10],
+            [5, 20],
+          ],
+        },
+      },
+    ],
     ['nodes.mqtt://a:1', { nodes: { 'mqtt://a:1': [[0, 11 * MiB]] } }],
     ['nodes', { nodes: [[0, 1]] }],
     ['confirmed', { confirmed: [[10, 5]] }],
-    ['confirmed', { confirmed: [[0, 10], [10, 20]] }],
+    [
+      'confirmed',
+      {
+        confirmed: [
+          [0, 10],
+          [10, 20],
+        ],
+      },
+    ],
     ['confirmed', { confirmed: [[0, 11 * MiB]] }],
     ['stage', { stage: 'done' }],
     ['chunkSize', { chunkSize: 0 }],

@@ -9,11 +9,7 @@ const read = async (fs: CrashFs, path: string): Promise<string | undefined> => {
 };
 
 /** Runs `scenario` uncut to count its boundaries, then once per cut point; returns each rebooted fs. */
-async function everyCut(
-  setup: (fs: CrashFs) => Promise<void>,
-  scenario: (fs: CrashFs) => Promise<void>,
-  options: ConstructorParameters<typeof CrashFs>[1] = {},
-): Promise<CrashFs[]> {
+async function everyCut(setup: (fs: CrashFs) => Promise<void>, scenario: (fs: CrashFs) => Promise<void>, options: ConstructorParameters<typeof CrashFs>[1] = {}): Promise<CrashFs[]> {
   const probe = new CrashFs(undefined, options);
   await setup(probe);
   const start = probe.boundaries;

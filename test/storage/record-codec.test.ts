@@ -49,9 +49,7 @@ describe('record codec', () => {
   it('names the file and the problem', () => {
     expect(corruption(new Uint8Array(0))?.message).toBe('state file /s/jobs/x.job is empty (its write was probably cut short)');
     expect(corruption(new TextEncoder().encode('{"id":"x"}'))?.message).toContain('no header line');
-    expect(corruption(record, { kind: 'checkpoint', versions: [1], file: '/c' } as never)?.message).toBe(
-      'state file /c holds a job record where a checkpoint record was expected',
-    );
+    expect(corruption(record, { kind: 'checkpoint', versions: [1], file: '/c' } as never)?.message).toBe('state file /c holds a job record where a checkpoint record was expected');
   });
 
   it('refuses a newer record version by name', () => {

@@ -109,12 +109,20 @@ describe('spool', () => {
     expect(await fs.durableFs.list(spool.quarantineDir)).toHaveLength(1);
   });
 
-  it('treats another job\'s checkpoint as damaged', async () => {
+  it("treats another job's checkpoint as damaged", async () => {
     const { fs, spool } = await openCrash();
     const id = await spool.enqueue(job('/a'));
     const cp = {
-      jobId: 'lx2k9a1b00-00000000', fileId: 'f', initPayload: '{}', source: { path: '/a', size: 1, mtimeMs: 1, ino: 1 },
-      chunkSize: 1, confirmed: [], stage: 'init' as const, attempts: 0, createdAt: '', updatedAt: '',
+      jobId: 'lx2k9a1b00-00000000',
+      fileId: 'f',
+      initPayload: '{}',
+      source: { path: '/a', size: 1, mtimeMs: 1, ino: 1 },
+      chunkSize: 1,
+      confirmed: [],
+      stage: 'init' as const,
+      attempts: 0,
+      createdAt: '',
+      updatedAt: '',
     };
     await fs.durableFs.writeFileAtomic(spool.checkpointPath(id), encodeCheckpoint(cp));
     expect(await spool.readCheckpoint(id)).toBeUndefined();

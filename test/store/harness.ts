@@ -39,10 +39,7 @@ export interface Agent {
 }
 
 export async function connectAgent(url: string, clientId: string, protocolVersion: 4 | 5 = 5): Promise<Agent> {
-  const connection = new Connection(
-    { brokers: [url], clientId, protocolVersion, maxAttempts: 3, backoff: { baseMs: 10, capMs: 50 } },
-    { clock: systemClock, logger: quietLog },
-  );
+  const connection = new Connection({ brokers: [url], clientId, protocolVersion, maxAttempts: 3, backoff: { baseMs: 10, capMs: 50 } }, { clock: systemClock, logger: quietLog });
   const channel = new StoreChannel(connection, { logger: quietLog });
   await connection.start();
   await channel.whenReady();

@@ -63,8 +63,16 @@ describe('ids keep their JSON type and every digit', () => {
     const a = await connectAgent(b.url, 'gw-ids');
     try {
       const r = await runStoreUpload({
-        channel: a.channel, clock: systemClock, verb: 'broadcast', file: f.path, target_path: '/t/a.bin',
-        job_id: job.sentJobId, task_id: task.task_id, script_id: task.script_id, groups: task.groups, nftp: fastNftp,
+        channel: a.channel,
+        clock: systemClock,
+        verb: 'broadcast',
+        file: f.path,
+        target_path: '/t/a.bin',
+        job_id: job.sentJobId,
+        task_id: task.task_id,
+        script_id: task.script_id,
+        groups: task.groups,
+        nftp: fastNftp,
       });
       r.linger.stop();
       const got = await b.store.results.wait((x) => x.topic === r.topic);

@@ -152,7 +152,11 @@ describe('store jobs: schedule, catch-up, retries, restart', () => {
       if (attempts < 3) throw new FtError('TIMEOUT', `attempt ${attempts} unanswered`, { transient: true });
       return okResult(o);
     });
-    const waitCall = (n: number): Promise<void> => new Promise((res) => { const c = (): void => (attempts >= n ? res() : void (called = c)); c(); });
+    const waitCall = (n: number): Promise<void> =>
+      new Promise((res) => {
+        const c = (): void => (attempts >= n ? res() : void (called = c));
+        c();
+      });
     await waitCall(1);
     await clock.advance(10_000);
     await waitCall(2);
@@ -261,8 +265,7 @@ describe('store jobs against the development broker', () => {
         ),
         Date.now() - 5000,
       );
-      const start = () =>
-        startStoreJobs({ channel: a.channel, stateDir, fs, clock: systemClock, logger: quietLog, nftp: fastNftp, requestTimeoutMs: 2000, onRunFinished: (_i, run) => finished(run) });
+      const start = () => startStoreJobs({ channel: a.channel, stateDir, fs, clock: systemClock, logger: quietLog, nftp: fastNftp, requestTimeoutMs: 2000, onRunFinished: (_i, run) => finished(run) });
       let finished: (run: RunRecord) => void = () => undefined;
       const first = start();
       handles.push(first);

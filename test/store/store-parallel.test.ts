@@ -20,7 +20,7 @@ function firingSoon(leadMs: number): { at: number; crontab: string } {
   return { at, crontab: `${d.getUTCSeconds()} ${d.getUTCMinutes()} ${d.getUTCHours()} * * *` };
 }
 
-describe('a firing runs its files in parallel under the server\'s MaxCurrentSession', () => {
+describe("a firing runs its files in parallel under the server's MaxCurrentSession", () => {
   it('sends 40 files of 100 KiB matched by one wildcard with a server limit of 4: WAITs seen, never more than 4 at once', async () => {
     const b = await startStoreBroker(t.root, { maxCurrentSession: { 'job-40': 4 } });
     const a = await connectAgent(b.url, 'gw-parallel');
@@ -97,7 +97,7 @@ describe('the wait after WAIT', () => {
 
   it('gives 1000 stores told "timeout 5" at once their next requests spread over a second, not in one burst', () => {
     let seed = 7;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const perTenth = new Array<number>(10).fill(0);
     for (let i = 0; i < 1000; i++) {
       const ms = waitDelayMs(5, undefined, random);

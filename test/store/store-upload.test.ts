@@ -55,13 +55,17 @@ describe('store transfer (broadcast/upload) against the development broker', () 
   });
 
   it('sends with the upload verb over MQTT 3.1.1', async () => {
-    await withBroker({}, async (b, a) => {
-      const f = sampleFile(t.root, 'up.bin', 3000);
-      const r = await upload(a, f.path, { verb: 'upload', servers: ['srv-1'] });
-      const result = await b.store.results.wait((x) => x.topic === r.topic);
-      expect(result).toMatchObject({ ok: true, verb: 'upload', job_id: 'job-1' });
-      expect(readFileSync(result.file as string).equals(f.bytes)).toBe(true);
-    }, 4);
+    await withBroker(
+      {},
+      async (b, a) => {
+        const f = sampleFile(t.root, 'up.bin', 3000);
+        const r = await upload(a, f.path, { verb: 'upload', servers: ['srv-1'] });
+        const result = await b.store.results.wait((x) => x.topic === r.topic);
+        expect(result).toMatchObject({ ok: true, verb: 'upload', job_id: 'job-1' });
+        expect(readFileSync(result.file as string).equals(f.bytes)).toBe(true);
+      },
+      4,
+    );
   });
 
   it('waits after WAIT and sends once the server answers ok', async () => {

@@ -39,14 +39,21 @@ const table: Transition<State, Event, Ctx>[] = [
 
 function machine(start: State = 'idle'): { m: Machine<State, Event, Ctx>; ctx: Ctx } {
   const ctx: Ctx = { seen: [], total: 0, entered: [], ignored: [], errors: [] };
-  const m = new Machine<State, Event, Ctx>(table, start, ctx, logger, {
-    onError: (c, err) => {
-      c.errors.push(err);
-      return 'failed';
+  const m = new Machine<State, Event, Ctx>(
+    table,
+    start,
+    ctx,
+    logger,
+    {
+      onError: (c, err) => {
+        c.errors.push(err);
+        return 'failed';
+      },
+      onEnter: (c, state, from) => void c.entered.push(`${from}->${state}`),
+      onIgnored: (c, e, state) => void c.ignored.push(`${state}:${e.kind}`),
     },
-    onEnter: (c, state, from) => void c.entered.push(`${from}->${state}`),
-    onIgnored: (c, e, state) => void c.ignored.push(`${state}:${e.kind}`),
-  }, ['done', 'failed']);
+    ['done', 'failed'],
+  );
   return { m, ctx };
 }
 

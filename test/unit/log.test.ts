@@ -10,7 +10,15 @@ function capture(): { stream: Writable; lines: () => Record<string, unknown>[] }
       cb();
     },
   });
-  return { stream, lines: () => chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('logger', () => {
@@ -23,10 +31,7 @@ describe('logger', () => {
 
   it('redacts passwords and keys at any of the first three levels', () => {
     const sink = capture();
-    createLogger({ stream: sink.stream }).info(
-      { password: 'p1', broker: { password: 'p2', key: 'k' }, config: { tls: { passphrase: 'x' } } },
-      'connecting',
-    );
+    createLogger({ stream: sink.stream }).info({ password: 'p1', broker: { password: 'p2', key: 'k' }, config: { tls: { passphrase: 'x' } } }, 'connecting');
     const text = JSON.stringify(sink.lines()[0]);
     expect(text).not.toMatch(/p1|p2|"k"|"x"/);
     expect(text).toContain('[redacted]');

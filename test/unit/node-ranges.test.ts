@@ -9,7 +9,10 @@ describe('NodeRanges: which cluster node confirmed which bytes', () => {
     nodes.confirm('A', 100, 300);
     nodes.confirm('B', 300, 500);
     nodes.confirm('B', 200, 250); // re-sent to B after a reconnect
-    expect(nodes.heldOnlyElsewhere('B')).toEqual([[0, 200], [250, 300]]);
+    expect(nodes.heldOnlyElsewhere('B')).toEqual([
+      [0, 200],
+      [250, 300],
+    ]);
     expect(nodes.heldOnlyElsewhere('A')).toEqual([[300, 500]]);
     expect(nodes.heldOnlyElsewhere('C')).toEqual([[0, 500]]);
   });
@@ -30,9 +33,15 @@ describe('NodeRanges: which cluster node confirmed which bytes', () => {
   });
 
   it('RangeSet.remove takes a range out, splitting where needed', () => {
-    const set = new RangeSet([[0, 100], [200, 300]]);
+    const set = new RangeSet([
+      [0, 100],
+      [200, 300],
+    ]);
     set.remove(50, 250);
-    expect(set.toArray()).toEqual([[0, 50], [250, 300]]);
+    expect(set.toArray()).toEqual([
+      [0, 50],
+      [250, 300],
+    ]);
     set.remove(0, 1000);
     expect(set.toArray()).toEqual([]);
   });

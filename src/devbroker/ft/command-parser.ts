@@ -14,9 +14,7 @@ export type FtCommand =
 
 export type ParseError = 'invalid_fileid' | 'invalid_file_command' | 'invalid_offset' | 'invalid_size' | 'invalid_checksum';
 
-export type ParsedTopic =
-  | { kind: 'command'; mode: FtMode; fileId: string; command: FtCommand }
-  | { kind: 'error'; mode: FtMode; reason: ParseError };
+export type ParsedTopic = { kind: 'command'; mode: FtMode; fileId: string; command: FtCommand } | { kind: 'error'; mode: FtMode; reason: ParseError };
 
 const SYNC_PREFIX = '$file/';
 const ASYNC_PREFIX = '$file-async/';

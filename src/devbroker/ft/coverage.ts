@@ -36,7 +36,7 @@ export function findCoverage(segments: SegmentFragment[], size: bigint): Segment
   }
   if (!seen.has(end)) return null;
   const chain: SegmentFragment[] = [];
-  for (let at = end; at !== 0; ) {
+  for (let at = end; at !== 0;) {
     const seg = via.get(at) as SegmentFragment;
     chain.push(seg);
     at = seg.offset;

@@ -5,12 +5,7 @@
 
 /** EMQX `?IS_PRINTABLE`: 32-126, U+00A0-U+D7FF, U+E000-U+FFFD, U+10000-U+10FFFF. */
 function isPrintable(cp: number): boolean {
-  return (
-    (cp >= 32 && cp <= 126) ||
-    (cp >= 0xa0 && cp < 0xd800) ||
-    (cp > 0xdfff && cp < 0xfffe) ||
-    (cp > 0xffff && cp <= 0x10ffff)
-  );
+  return (cp >= 32 && cp <= 126) || (cp >= 0xa0 && cp < 0xd800) || (cp > 0xdfff && cp < 0xfffe) || (cp > 0xffff && cp <= 0x10ffff);
 }
 
 function isUnsafe(cp: number): boolean {

@@ -6,15 +6,7 @@ import { runAssembly } from './assembler';
 import { type FtCommand, type FtMode, parseFtTopic } from './command-parser';
 import { ExportStore } from './export-store';
 import { decodeFilemetaPayload } from './filemeta';
-import {
-  fail,
-  type FtResult,
-  OK,
-  RC_NO_MATCHING_SUBSCRIBERS,
-  RC_QUOTA_EXCEEDED,
-  RC_SUCCESS,
-  resultToReasonCode,
-} from './ft-result';
+import { fail, type FtResult, OK, RC_NO_MATCHING_SUBSCRIBERS, RC_QUOTA_EXCEEDED, RC_SUCCESS, resultToReasonCode } from './ft-result';
 import { type ReplyTarget, Responder } from './responder';
 import { SegmentStore, type Transfer } from './segment-store';
 import { TimerSet } from './timers';
@@ -164,8 +156,7 @@ class FileTransferEmulation implements FileTransfer {
   private safely(handle: () => Handled): Handled {
     try {
       const handled = handle();
-      const guard = (p: number | Promise<number>): number | Promise<number> =>
-        typeof p === 'number' ? p : p.catch((err: unknown) => this.crashed(err));
+      const guard = (p: number | Promise<number>): number | Promise<number> => (typeof p === 'number' ? p : p.catch((err: unknown) => this.crashed(err)));
       return { ack: guard(handled.ack), ...(handled.settled ? { settled: handled.settled } : {}) };
     } catch (err) {
       return { ack: this.crashed(err) };
@@ -227,14 +218,7 @@ class FileTransferEmulation implements FileTransfer {
    * gets neither an ack nor a response (`already_started`). That holds for any fin reusing the id,
    * as on EMQX.
    */
-  private handleFin(
-    msg: InboundPublish,
-    mode: FtMode,
-    transfer: Transfer,
-    size: bigint,
-    finChecksum: string | undefined,
-    target: ReplyTarget,
-  ): Handled {
+  private handleFin(msg: InboundPublish, mode: FtMode, transfer: Transfer, size: bigint, finChecksum: string | undefined, target: ReplyTarget): Handled {
     const key = this.responderKey(msg);
     if (this.responders.has(key)) return { ack: never };
     let resolveAck: (rc: number) => void = () => undefined;

@@ -88,14 +88,7 @@ function checkFilemeta(obj: JsonObject): Filemeta {
 
 /** io_lib:printable_unicode_list/1, which gates hocon's string conversions. */
 function isPrintableUnicodeList(codepoints: number[]): boolean {
-  return codepoints.every(
-    (c) =>
-      (c >= 32 && c <= 126) ||
-      (c >= 0xa0 && c < 0xd800) ||
-      (c > 0xdfff && c < 0xfffe) ||
-      (c > 0xffff && c <= 0x10ffff) ||
-      [8, 9, 10, 11, 12, 13, 27].includes(c),
-  );
+  return codepoints.every((c) => (c >= 32 && c <= 126) || (c >= 0xa0 && c < 0xd800) || (c > 0xdfff && c < 0xfffe) || (c > 0xffff && c <= 0x10ffff) || [8, 9, 10, 11, 12, 13, 27].includes(c));
 }
 
 /** hocon's builtin converter sees JSON strings and arrays of integers alike as Erlang strings. */

@@ -12,7 +12,7 @@ export function fail(reason: string): FtResult {
 
 /** A file error as EMQX reports it: the POSIX atom in lower case (`enospc`), else internal_error. */
 export function fileErrorReason(err: unknown): string {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? (err).code : undefined;
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
   if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code.toLowerCase();
   return 'internal_error';
 }

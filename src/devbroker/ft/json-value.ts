@@ -43,7 +43,11 @@ class Parser {
     if (ch === '[') return this.array();
     if (ch === '"') return this.string();
     if (ch === '-' || (ch >= '0' && ch <= '9')) return this.number();
-    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, value] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (this.text.startsWith(word, this.pos)) {
         this.pos += word.length;
         return value;

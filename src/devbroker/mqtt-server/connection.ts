@@ -41,7 +41,6 @@ export interface ConnectionHost {
   audit(entry: AuditEntry): void;
 }
 
-
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Outbound QoS 1 window when the client states no Receive Maximum (EMQX's default max_inflight is 32). */
 const DEFAULT_OUTBOUND_WINDOW = 32;

@@ -4,10 +4,7 @@
  * is refused before a single byte of its body is kept. Only whole packets reach the codec, which
  * means the codec never buffers more than one permitted packet either.
  */
-export type FramerEvent =
-  | { kind: 'packet'; bytes: Buffer }
-  | { kind: 'too-large'; size: number }
-  | { kind: 'malformed'; reason: string };
+export type FramerEvent = { kind: 'packet'; bytes: Buffer } | { kind: 'too-large'; size: number } | { kind: 'malformed'; reason: string };
 
 export class PacketFramer {
   private chunks: Buffer[] = [];
@@ -49,11 +46,7 @@ export class PacketFramer {
     this.buffered = 0;
   }
 
-  private readFixedHeader():
-    | 'incomplete'
-    | { kind: 'ok'; size: number }
-    | { kind: 'too-large'; size: number }
-    | { kind: 'malformed'; reason: string } {
+  private readFixedHeader(): 'incomplete' | { kind: 'ok'; size: number } | { kind: 'too-large'; size: number } | { kind: 'malformed'; reason: string } {
     // Byte 0 is the type and flags; then the remaining length, 1–4 bytes of 7 bits each.
     let remaining = 0;
     let multiplier = 1;

@@ -64,10 +64,13 @@ export function createDownloadHandler(options: DownloadHandlerOptions = {}): Dow
     ctx.respond(incoming, { ack: 'ok', topic: send.topic });
     const cancel = ctx.clock.after(options.startDelayMs ?? 100, () => {
       cancels.delete(cancel);
-      send.start().then(
-        (r) => ctx.record({ at: new Date().toISOString(), ...base, topic: send.topic, file, ok: true, filehash: r.filehash, givemes: r.blocksResent, blocks: r.blocks }),
-        (err: unknown) => ctx.record({ at: new Date().toISOString(), ...base, topic: send.topic, file, ok: false, error: err instanceof Error ? err.message : String(err) }),
-      ).finally(() => running.delete(send));
+      send
+        .start()
+        .then(
+          (r) => ctx.record({ at: new Date().toISOString(), ...base, topic: send.topic, file, ok: true, filehash: r.filehash, givemes: r.blocksResent, blocks: r.blocks }),
+          (err: unknown) => ctx.record({ at: new Date().toISOString(), ...base, topic: send.topic, file, ok: false, error: err instanceof Error ? err.message : String(err) }),
+        )
+        .finally(() => running.delete(send));
     });
     cancels.add(cancel);
   };

@@ -10,15 +10,7 @@
 import { join } from 'node:path';
 import { FtError } from '../../errors';
 import { systemClock } from '../../time/clock';
-import {
-  decodeSnifferMessage,
-  encodeSnifferResponse,
-  newRequestId,
-  parseSnifferTopic,
-  snifferTopic,
-  type SniffResponse,
-  type SniffVerb,
-} from '../../protocol/file-sniffer';
+import { decodeSnifferMessage, encodeSnifferResponse, newRequestId, parseSnifferTopic, snifferTopic, type SniffResponse, type SniffVerb } from '../../protocol/file-sniffer';
 import { createPrng } from '../prng';
 import type { BrokerCore, InboundPublish, InterceptResult, PublishInterceptor } from '../types';
 import { ResultLog } from './result-log';

@@ -13,12 +13,19 @@ export const pushControlTopic = '$ftbroker/push';
 export const pushResultTopic = '$ftbroker/push/result';
 
 export function createPushControl(context: StoreServerContext, defaults: Partial<PushFileOptions> = {}): PublishInterceptor {
-  const publish = (body: Record<string, unknown>): void =>
-    context.core.publish({ topic: pushResultTopic, payload: Buffer.from(JSON.stringify(body), 'utf8'), qos: 1 });
+  const publish = (body: Record<string, unknown>): void => context.core.publish({ topic: pushResultTopic, payload: Buffer.from(JSON.stringify(body), 'utf8'), qos: 1 });
 
   const run = async (o: PushFileOptions): Promise<void> => {
     const started = await pushFile(context, { ...defaults, ...o });
-    publish({ ok: started.accepted, stage: 'answered', clientId: o.clientId, requestId: started.requestId, topic: started.topic, ack: started.response.ackText, reason: started.response.fields.reason });
+    publish({
+      ok: started.accepted,
+      stage: 'answered',
+      clientId: o.clientId,
+      requestId: started.requestId,
+      topic: started.topic,
+      ack: started.response.ackText,
+      reason: started.response.fields.reason,
+    });
     if (!started.sending) return;
     await started.sending.then(
       (r) => publish({ ok: true, stage: 'sent', clientId: o.clientId, requestId: started.requestId, blocks: r.blocks, resent: r.blocksResent }),

@@ -36,14 +36,7 @@ export interface FaultyLinkStats {
 
 export function hasSendFaults(f: NftpSendFaults | undefined): boolean {
   if (!f) return false;
-  return (
-    (f.dropBlocks?.length ?? 0) > 0 ||
-    (f.dropRate ?? 0) > 0 ||
-    (f.duplicateRate ?? 0) > 0 ||
-    (f.reorderSpan ?? 0) > 1 ||
-    f.stallAfterBlocks !== undefined ||
-    f.corruptBlock !== undefined
-  );
+  return (f.dropBlocks?.length ?? 0) > 0 || (f.dropRate ?? 0) > 0 || (f.duplicateRate ?? 0) > 0 || (f.reorderSpan ?? 0) > 1 || f.stallAfterBlocks !== undefined || f.corruptBlock !== undefined;
 }
 
 /** Wraps `link`; packets other than FILE/END (HELLO) pass untouched unless the sender has stalled. */

@@ -68,10 +68,13 @@ export function applyResult(s: UploadSession, cmd: Cmd, reasonCode: number, reas
     case 'resend': {
       if (cmd.attempts >= retry.maxCommandAttempts) {
         const code = kind === 'init' ? 'FT_REJECTED' : 'GAVE_UP';
-        fail(s, new FtError(code, `broker ${brokerName(s)} answered ${said} to ${cmd.topic} ${cmd.attempts} times; giving up`, {
-          transient: code === 'GAVE_UP',
-          details: { reasonCode, reason, topic: cmd.topic },
-        }));
+        fail(
+          s,
+          new FtError(code, `broker ${brokerName(s)} answered ${said} to ${cmd.topic} ${cmd.attempts} times; giving up`, {
+            transient: code === 'GAVE_UP',
+            details: { reasonCode, reason, topic: cmd.topic },
+          }),
+        );
         return;
       }
       retryAfter(s, cmd, retryDelay(s, cmd.attempts));
@@ -80,10 +83,13 @@ export function applyResult(s: UploadSession, cmd: Cmd, reasonCode: number, reas
     case 'resend-all': {
       s.resendAlls += 1;
       if (s.resendAlls > retry.maxResendAll) {
-        fail(s, new FtError('GAVE_UP', `broker ${brokerName(s)} answered ${said} to fin after sending the whole file ${s.resendAlls} times; giving up`, {
-          transient: true,
-          details: { reasonCode, reason },
-        }));
+        fail(
+          s,
+          new FtError('GAVE_UP', `broker ${brokerName(s)} answered ${said} to fin after sending the whole file ${s.resendAlls} times; giving up`, {
+            transient: true,
+            details: { reasonCode, reason },
+          }),
+        );
         return;
       }
       if (s.resendAlls === 1) {
@@ -97,11 +103,13 @@ export function applyResult(s: UploadSession, cmd: Cmd, reasonCode: number, reas
     case 'restart': {
       s.restarts += 1;
       if (s.restarts > retry.maxRestarts) {
-        fail(s, new FtError(
-          'FT_UNAVAILABLE',
-          `broker ${brokerName(s)} answered 0x10 to every file-transfer command: file transfer is probably not enabled on it (EMQX: file_transfer.enable = true)`,
-          { transient: true, details: { reasonCode, broker: brokerName(s) } },
-        ));
+        fail(
+          s,
+          new FtError('FT_UNAVAILABLE', `broker ${brokerName(s)} answered 0x10 to every file-transfer command: file transfer is probably not enabled on it (EMQX: file_transfer.enable = true)`, {
+            transient: true,
+            details: { reasonCode, broker: brokerName(s) },
+          }),
+        );
         return;
       }
       s.ports.logger.warn({ fileId: s.setup.fileId, topic: cmd.topic }, 'broker answered 0x10 (not handled): starting over from offset 0');
@@ -115,19 +123,25 @@ export function applyResult(s: UploadSession, cmd: Cmd, reasonCode: number, reas
       if (s.pause) return;
       s.pauses += 1;
       if (s.pauses > retry.maxPauses) {
-        fail(s, new FtError('GAVE_UP', `broker ${brokerName(s)} kept answering ${said}; giving up after ${retry.maxPauses} pauses`, {
-          transient: true,
-          details: { reasonCode },
-        }));
+        fail(
+          s,
+          new FtError('GAVE_UP', `broker ${brokerName(s)} kept answering ${said}; giving up after ${retry.maxPauses} pauses`, {
+            transient: true,
+            details: { reasonCode },
+          }),
+        );
         return;
       }
       startPause(s, 'send', Math.max(retry.backoff.baseMs, retryDelay(s, s.pauses)));
       return;
     }
     case 'cancel':
-      fail(s, new FtError('FT_CANCELLED', `broker ${brokerName(s)} answered ${said} to ${cmd.topic}: it asks to cancel this transfer`, {
-        details: { reasonCode, reason },
-      }));
+      fail(
+        s,
+        new FtError('FT_CANCELLED', `broker ${brokerName(s)} answered ${said} to ${cmd.topic}: it asks to cancel this transfer`, {
+          details: { reasonCode, reason },
+        }),
+      );
       return;
     case 'reject':
       fail(s, new FtError('FT_REJECTED', `broker ${brokerName(s)} rejected ${cmd.topic}: ${said}`, { details: { reasonCode, reason, topic: cmd.topic } }));

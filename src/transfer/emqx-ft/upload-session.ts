@@ -110,22 +110,29 @@ export class UploadSession {
       this.resolveOutcome = resolve;
       this.rejectOutcome = reject;
     });
-    this.machine = new Machine<SessionState, SessionEvent, UploadSession>(transitions, 'idle', this, ports.logger, {
-      label: 'upload',
-      onError: (session, err) => {
-        fail(session, FtError.from(err));
-        return 'failed';
+    this.machine = new Machine<SessionState, SessionEvent, UploadSession>(
+      transitions,
+      'idle',
+      this,
+      ports.logger,
+      {
+        label: 'upload',
+        onError: (session, err) => {
+          fail(session, FtError.from(err));
+          return 'failed';
+        },
+        onIgnored: (session, e, state) => {
+          // Late PUBACKs and losses still release buffers after their command was retired.
+          if (e.kind === 'ack' || e.kind === 'lost') releaseWire(e.cmd);
+          if (e.kind === 'slot') session.slotQueued = false;
+          session.ports.logger.trace({ state, event: e.kind }, 'event ignored');
+        },
+        onEnter: (_session, to) => {
+          if (to === 'done' || to === 'failed') this.finish();
+        },
       },
-      onIgnored: (session, e, state) => {
-        // Late PUBACKs and losses still release buffers after their command was retired.
-        if (e.kind === 'ack' || e.kind === 'lost') releaseWire(e.cmd);
-        if (e.kind === 'slot') session.slotQueued = false;
-        session.ports.logger.trace({ state, event: e.kind }, 'event ignored');
-      },
-      onEnter: (_session, to) => {
-        if (to === 'done' || to === 'failed') this.finish();
-      },
-    }, ['done', 'failed']);
+      ['done', 'failed'],
+    );
     this.offLink = ports.link.listen((e) => this.onLinkEvent(e));
   }
 
@@ -218,4 +225,3 @@ export class UploadSession {
     }
   }
 }
-

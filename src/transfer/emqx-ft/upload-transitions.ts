@@ -9,9 +9,7 @@ import { commandTopic, type FtCommand } from '../../protocol/emqx-ft-topics';
 import { rc } from '../../protocol/reason-codes';
 import { describeChange, sameSource } from '../source-file';
 import type { Transition } from '../state-machine';
-import {
-  abandonAll, drainQueue, fail, isCurrent, makeCmd, queueResend, releaseWire, segmentsOutstanding, type Cmd,
-} from './upload-commands';
+import { abandonAll, drainQueue, fail, isCurrent, makeCmd, queueResend, releaseWire, segmentsOutstanding, type Cmd } from './upload-commands';
 import { largestSegmentFit, maxAutoChunkSize, minShrunkChunkSize, shrinkAfterDrops } from './upload-geometry';
 import { applyResult, brokerName, report } from './upload-results';
 import type { SessionEvent, SessionState, UploadSession } from './upload-session';
@@ -39,9 +37,13 @@ function beginPass(s: UploadSession): void {
 async function checkSourceUnchanged(s: UploadSession): Promise<void> {
   const now = await s.setup.source.identity();
   if (!sameSource(s.setup.identity, now)) {
-    throw new FtError('SOURCE_CHANGED', `${s.setup.source.path} changed while it was being sent (${describeChange(s.setup.identity, now)}); nothing was committed on the broker, send it again once it is complete`, {
-      details: { path: s.setup.source.path },
-    });
+    throw new FtError(
+      'SOURCE_CHANGED',
+      `${s.setup.source.path} changed while it was being sent (${describeChange(s.setup.identity, now)}); nothing was committed on the broker, send it again once it is complete`,
+      {
+        details: { path: s.setup.source.path },
+      },
+    );
   }
 }
 
@@ -102,7 +104,11 @@ function fitGeometry(s: UploadSession): boolean {
   const fit = largestSegmentFit({ ...s.options, fileId: s.setup.fileId, size: s.reader.size }, limits.maximumPacketSize);
   const details = { maximumPacketSize: limits.maximumPacketSize, chunkSize: explicit ?? wanted.chunkSize };
   if (s.setup.initPayload.length > fit) {
-    throw new FtError('CONFIG_INVALID', `the ${s.setup.initPayload.length}-byte init metadata does not fit the broker's maximum packet size of ${limits.maximumPacketSize} bytes: shorten --name or --user-data`, { details });
+    throw new FtError(
+      'CONFIG_INVALID',
+      `the ${s.setup.initPayload.length}-byte init metadata does not fit the broker's maximum packet size of ${limits.maximumPacketSize} bytes: shorten --name or --user-data`,
+      { details },
+    );
   }
   if (explicit !== undefined && Math.min(explicit, s.reader.size) > fit) {
     throw new FtError(
@@ -170,10 +176,15 @@ async function onTimeout(s: UploadSession, e: EventOf<'timeout'>): Promise<void>
   cmd.cancelTimer = null;
   const asyncInit = cmd.command.kind === 'init' && s.options.mode === 'async';
   if (cmd.attempts >= s.options.retry.maxCommandAttempts || (asyncInit && cmd.unansweredAcks >= s.options.retry.maxUnansweredInits)) {
-    fail(s, asyncInit ? neverAnsweredInit(s, cmd) : new FtError('GAVE_UP', `no answer from broker ${brokerName(s)} to ${cmd.topic} after ${cmd.attempts} attempts; giving up`, {
-      transient: true,
-      details: { topic: cmd.topic },
-    }));
+    fail(
+      s,
+      asyncInit
+        ? neverAnsweredInit(s, cmd)
+        : new FtError('GAVE_UP', `no answer from broker ${brokerName(s)} to ${cmd.topic} after ${cmd.attempts} attempts; giving up`, {
+            transient: true,
+            details: { topic: cmd.topic },
+          }),
+    );
     return;
   }
   s.ports.logger.info({ topic: cmd.topic, attempt: cmd.attempts }, 'no answer in time; sending the command again');
@@ -235,11 +246,14 @@ function shrinkAfterRepeatedDrops(s: UploadSession, largestInFlight: number, rea
   const current = s.geometry.chunkSize;
   if (current <= minShrunkChunkSize) {
     const tried = `segments from ${maxAutoChunkSize} down to ${current} bytes`;
-    fail(s, new FtError(
-      'CONFIG_INVALID',
-      `the connection to broker ${brokerName(s)} closed ${s.dropsWithoutProgress} times in a row while ${largestInFlight}-byte segments were in flight and nothing was confirmed (${tried}; last: ${reason}): the broker's maximum packet size is probably smaller (EMQX: mqtt.max_packet_size; MQTT 3.1.1 cannot announce it). Set --chunk-size (upload.chunkSize) below that limit`,
-      { details: { likelyCause: 'maximumPacketSize', chunkSize: current, drops: s.dropsWithoutProgress } },
-    ));
+    fail(
+      s,
+      new FtError(
+        'CONFIG_INVALID',
+        `the connection to broker ${brokerName(s)} closed ${s.dropsWithoutProgress} times in a row while ${largestInFlight}-byte segments were in flight and nothing was confirmed (${tried}; last: ${reason}): the broker's maximum packet size is probably smaller (EMQX: mqtt.max_packet_size; MQTT 3.1.1 cannot announce it). Set --chunk-size (upload.chunkSize) below that limit`,
+        { details: { likelyCause: 'maximumPacketSize', chunkSize: current, drops: s.dropsWithoutProgress } },
+      ),
+    );
     return;
   }
   s.chunkCeiling = Math.max(minShrunkChunkSize, Math.floor(current / 2));

@@ -38,7 +38,9 @@ export function validateUploadOptions(options: UploadOptions, protocolVersion: 4
  * The values alone, by the rules of config/limits.ts: `send`, `send --queue` (at queue time) and
  * the daemon's job runner all call this, so a queued job never carries a value the daemon refuses.
  */
-export function validateUploadValues(options: Partial<Pick<UploadOptions, 'name' | 'fileId' | 'chunkSize' | 'window' | 'segmentsTtl' | 'expireAt' | 'finTimeoutMs' | 'commandTimeoutMs' | 'memoryBudget'>>): void {
+export function validateUploadValues(
+  options: Partial<Pick<UploadOptions, 'name' | 'fileId' | 'chunkSize' | 'window' | 'segmentsTtl' | 'expireAt' | 'finTimeoutMs' | 'commandTimeoutMs' | 'memoryBudget'>>,
+): void {
   if (options.name !== undefined) {
     const problem = fileNameProblem(options.name);
     if (problem) throw new FtError('USAGE', `--name ${JSON.stringify(options.name)} would be refused by the broker: ${problem}`);
@@ -61,7 +63,8 @@ export function validateUploadValues(options: Partial<Pick<UploadOptions, 'name'
     const problem = value === undefined ? undefined : rangeProblem(value, range);
     if (problem) throw new FtError('USAGE', `${flag} ${problem}, got ${value}`);
   }
-  if (options.memoryBudget !== undefined && (!Number.isSafeInteger(options.memoryBudget) || options.memoryBudget < 1)) throw new FtError('USAGE', 'the upload memory budget must be a positive number of bytes');
+  if (options.memoryBudget !== undefined && (!Number.isSafeInteger(options.memoryBudget) || options.memoryBudget < 1))
+    throw new FtError('USAGE', 'the upload memory budget must be a positive number of bytes');
 }
 
 export async function uploadFile(options: UploadOptions, deps: UploadDeps): Promise<UploadResult> {

@@ -57,13 +57,7 @@ export interface NftpReceiveResult {
 
 export type NftpReceiverState = 'waiting' | 'receiving' | 'verifying' | 'done' | 'failed';
 
-type ReceiverEvent =
-  | { kind: 'hello'; packet: NftpHello }
-  | { kind: 'block'; packet: NftpBlock }
-  | { kind: 'stall' }
-  | { kind: 'helloWait' }
-  | { kind: 'complete' }
-  | { kind: 'abort'; error: FtError };
+type ReceiverEvent = { kind: 'hello'; packet: NftpHello } | { kind: 'block'; packet: NftpBlock } | { kind: 'stall' } | { kind: 'helloWait' } | { kind: 'complete' } | { kind: 'abort'; error: FtError };
 
 interface Transfer {
   hello: NftpHello;
@@ -147,14 +141,21 @@ export class NftpReceiver {
     };
     this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.result.catch(() => undefined);
-    this.machine = new Machine(transitions, 'waiting', this.ctx, log, {
-      label: 'nftp receive',
-      onError: (c, err) => {
-        c.error = FtError.from(err);
-        return 'failed';
+    this.machine = new Machine(
+      transitions,
+      'waiting',
+      this.ctx,
+      log,
+      {
+        label: 'nftp receive',
+        onError: (c, err) => {
+          c.error = FtError.from(err);
+          return 'failed';
+        },
+        onEnter: (c, state) => this.onEnter(c, state),
       },
-      onEnter: (c, state) => this.onEnter(c, state),
-    }, ['done', 'failed']);
+      ['done', 'failed'],
+    );
   }
 
   get state(): NftpReceiverState {

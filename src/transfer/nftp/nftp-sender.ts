@@ -163,15 +163,22 @@ export class NftpSender {
     this.result = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     // Callers that only use `run()` still see the rejection; this keeps an unobserved failure from crashing.
     this.result.catch(() => undefined);
-    this.machine = new Machine(transitions, 'idle', this.ctx, log, {
-      label: 'nftp send',
-      onError: (c, err) => {
-        c.error = FtError.from(err);
-        stopTimer(c);
-        return 'failed';
+    this.machine = new Machine(
+      transitions,
+      'idle',
+      this.ctx,
+      log,
+      {
+        label: 'nftp send',
+        onError: (c, err) => {
+          c.error = FtError.from(err);
+          stopTimer(c);
+          return 'failed';
+        },
+        onEnter: (c, state) => this.onEnter(c, state),
       },
-      onEnter: (c, state) => this.onEnter(c, state),
-    }, ['done', 'failed']);
+      ['done', 'failed'],
+    );
   }
 
   get state(): NftpSenderState {

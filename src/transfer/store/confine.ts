@@ -156,7 +156,13 @@ async function realDeepestAncestor(dir: string, requested: string): Promise<{ le
       const code = errnoCode(err);
       if (code !== 'ENOENT') throw notAllowed(requested, describeErrno(err));
       // Something is there but cannot be resolved: a dangling symlink, which mkdir would follow.
-      if (await fs.lstat(current).then(() => true, () => false)) throw notAllowed(requested, `${current} is a symlink to nowhere`);
+      if (
+        await fs.lstat(current).then(
+          () => true,
+          () => false,
+        )
+      )
+        throw notAllowed(requested, `${current} is a symlink to nowhere`);
       const up = path.dirname(current);
       if (up === current) throw notAllowed(requested, 'no part of it exists');
       current = up;

@@ -123,17 +123,20 @@ export function startFileServing(o: FileServingOptions): FileServing {
     sending.add(sender);
     log.info({ ...where, file, topic: topic.topic, size: source.size }, 'serving a download');
     const t = topic;
-    const run = sender.run().then(
-      (r) => log.info({ ...where, blocks: r.blocks, resent: r.blocksResent }, 'download served'),
-      (err: unknown) => log.warn(where, `download failed: ${err instanceof Error ? err.message : String(err)}`),
-    ).finally(async () => {
-      sending.delete(sender);
-      const i = lingering.indexOf(sender);
-      if (i >= 0) lingering.splice(i, 1);
-      runs.delete(run);
-      await t.close().catch(() => undefined);
-      await source.close().catch(() => undefined);
-    });
+    const run = sender
+      .run()
+      .then(
+        (r) => log.info({ ...where, blocks: r.blocks, resent: r.blocksResent }, 'download served'),
+        (err: unknown) => log.warn(where, `download failed: ${err instanceof Error ? err.message : String(err)}`),
+      )
+      .finally(async () => {
+        sending.delete(sender);
+        const i = lingering.indexOf(sender);
+        if (i >= 0) lingering.splice(i, 1);
+        runs.delete(run);
+        await t.close().catch(() => undefined);
+        await source.close().catch(() => undefined);
+      });
     runs.add(run);
   };
 

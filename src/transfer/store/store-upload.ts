@@ -262,9 +262,7 @@ async function ask(c: Ctx): Promise<void> {
   const common = { path: o.path ?? o.file, target_path: o.target_path, job_id: o.job_id, task_id: o.task_id, script_id: o.script_id };
   const timeoutMs = o.requestTimeoutMs ?? 10_000;
   const pending =
-    o.verb === 'broadcast'
-      ? o.channel.request('broadcast', { ...common, groups: o.groups ?? [] }, { timeoutMs })
-      : o.channel.request('upload', { ...common, servers: o.servers ?? [] }, { timeoutMs });
+    o.verb === 'broadcast' ? o.channel.request('broadcast', { ...common, groups: o.groups ?? [] }, { timeoutMs }) : o.channel.request('upload', { ...common, servers: o.servers ?? [] }, { timeoutMs });
   // The answer arrives as an event, so an abort or the end time is never stuck behind it.
   pending.then(
     (response) => c.dispatch({ kind: 'answer', response }),

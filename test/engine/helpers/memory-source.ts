@@ -35,7 +35,7 @@ export class MemorySource implements SourceFile {
     const n = Math.max(0, Math.min(length, this.ident.size - position));
     if (this.content) this.content.copy(buffer, 0, position, position + n);
     else {
-      for (let done = 0; done < n; ) {
+      for (let done = 0; done < n;) {
         const p = (position + done) % 251;
         const take = Math.min(n - done, pattern.length - p);
         pattern.copy(buffer, done, p, p + take);

@@ -153,7 +153,7 @@ export class NftpIntakeReceiver {
       const size = (h.blocks - 1) * this.o.blockSize + this.lastLength;
       let crc = crcStart;
       const buf = Buffer.alloc(Math.min(1 << 20, Math.max(1, size)));
-      for (let at = 0; at < size; ) {
+      for (let at = 0; at < size;) {
         const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, size - at), at);
         if (bytesRead === 0) throw new Error(`the partial file ended at ${at} of ${size} bytes`);
         crc = crcAdd(crc, buf.subarray(0, bytesRead));
