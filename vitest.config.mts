@@ -12,10 +12,10 @@ export default defineConfig({
       provider: 'v8',
       include: ['src/**/*.ts'],
       reporter: ['text-summary', 'json-summary'],
-      // About one point under what the tests reached when the gate was added (measured over 544 of
-      // the tests: lines 85.2, branches 71.5, functions 82.4, statements 80.5; the whole suite
-      // reaches more): coverage may not fall. Raise these when it rises (npm test prints the summary).
-      thresholds: { lines: 84, branches: 70.5, functions: 81.5, statements: 79.5 },
+      // About one point under what the whole suite reached (npm test on 2026-12-04: lines 91.3,
+      // branches 79.6, functions 87.2, statements 87.3): coverage may not fall. Raise these when it
+      // rises (npm test prints the summary).
+      thresholds: { lines: 90, branches: 78.5, functions: 86, statements: 86 },
     },
   },
 });
