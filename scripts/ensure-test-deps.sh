@@ -18,5 +18,5 @@ done
 
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 echo "the tests need these Debian packages: $packages" >&2
-echo "install them first: sudo apt-get install $packages   (.ci/run does this on a fresh machine)" >&2
+echo "install them first: bash scripts/install-test-deps.sh   (it runs apt-get; .ci/run calls it on a fresh machine)" >&2
 exit 1
