@@ -10,47 +10,19 @@ import {
   type Packet,
   type Parser,
 } from 'mqtt-packet';
-import type { Logger } from '../../log';
-import type { AuditEntry } from '../audit-log';
 import type { Delivery, DeliveryTarget, Session } from '../session';
 import type { RoutedMessage } from '../session-store';
-import { isValidTopicFilter, isValidTopicName } from '../topic-match';
 import type { InboundPublish, InterceptResult } from '../types';
-import { decideConnect, type ConnectDecision, type ConnectPolicy } from './connect-decision';
+import { decideConnect } from './connect-decision';
+import { acceptingConnack, refusingConnack } from './connack';
+import { CONGESTED_BYTES, CONNECT_TIMEOUT_MS, DEFAULT_OUTBOUND_WINDOW, LINGER_MS, MAX_OUTBOUND_WINDOW, type ConnectionHost } from './connection-host';
 import { interceptorProperties, routedProperties, willToMessage } from './message-properties';
 import { PacketFramer } from './packet-framer';
 import { ReasonCode } from './reason-codes';
 import type { ProtocolVersion } from './message-properties';
-
-/** What a connection needs from the broker around it. */
-export interface ConnectionHost {
-  readonly log: Logger;
-  readonly receiveMaximum: number;
-  readonly advertiseReceiveMaximum: boolean;
-  readonly maximumPacketSize: number;
-  connectPolicy(): ConnectPolicy;
-  publishDropper(): () => boolean;
-  /** Make this connection the holder of the client id (closing any previous one) and return its session. */
-  claimSession(connection: Connection, decision: Extract<ConnectDecision, { accept: true }>): { session: Session; sessionPresent: boolean };
-  /** The connection closed; `willMessage` is its will, if it must be published. */
-  connectionClosed(connection: Connection, session: Session, willMessage: RoutedMessage | null): void;
-  intercept(msg: InboundPublish): InterceptResult | null;
-  route(msg: RoutedMessage, publisherClientId: string | undefined): number;
-  /** A subscription was granted: send the retained messages it matches. */
-  subscribed(session: Session, filter: string, qos: 0 | 1): void;
-  audit(entry: AuditEntry): void;
-}
-
-const CONNECT_TIMEOUT_MS = 10_000;
-/** Outbound QoS 1 window when the client states no Receive Maximum (EMQX's default max_inflight is 32). */
-const DEFAULT_OUTBOUND_WINDOW = 32;
-/** Upper bound whatever the client states, so one subscriber cannot pin thousands of messages in flight. */
-const MAX_OUTBOUND_WINDOW = 128;
-/** Above this many unwritten bytes QoS 0 messages to the client are dropped. */
-const CONGESTED_BYTES = 16 * 1024 * 1024;
-/** How long a socket we ended may linger before it is destroyed. */
-const LINGER_MS = 1_000;
-const TOPIC_ALIAS_MAXIMUM = 65535;
+import { InboundQos } from './inbound-qos';
+import { grantSubscriptions, retainedToSend } from './subscriptions';
+import { TopicAliases } from './topic-aliases';
 
 /**
  * One client connection: CONNECT, the inbound QoS flows, subscriptions, keepalive, and writing the
@@ -68,11 +40,8 @@ export class Connection implements DeliveryTarget {
   private willMessage: RoutedMessage | null = null;
   private dropThisPublish: () => boolean = () => false;
   private receivedAnyByte = false;
-  /** Inbound QoS 1 packet ids whose PUBACK is not sent yet. */
-  private readonly pendingQos1 = new Set<number>();
-  /** Inbound QoS 2 packet ids until PUBCOMP: null while the PUBREC code is unknown. */
-  private readonly pendingQos2 = new Map<number, number | null>();
-  private readonly topicAliases = new Map<number, string>();
+  private readonly inbound = new InboundQos();
+  private readonly topicAliases = new TopicAliases();
   private clientMaximumPacketSize = Infinity;
   outboundWindow = DEFAULT_OUTBOUND_WINDOW;
 
@@ -231,7 +200,7 @@ export class Connection implements DeliveryTarget {
     const decision = decideConnect(packet, this.host.connectPolicy());
     if (!decision.accept) {
       this.host.log.info({ clientId: packet.clientId, reason: decision.reason }, 'connection refused');
-      this.send(version === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: decision.code } : { cmd: 'connack', sessionPresent: false, returnCode: decision.code });
+      this.send(refusingConnack(version, decision.code));
       this.close(decision.reason);
       return;
     }
@@ -253,25 +222,7 @@ export class Connection implements DeliveryTarget {
     }
 
     this.state = 'connected';
-    if (version === 5) {
-      this.send({
-        cmd: 'connack',
-        sessionPresent,
-        reasonCode: ReasonCode.success,
-        properties: {
-          ...(this.host.advertiseReceiveMaximum ? { receiveMaximum: this.host.receiveMaximum } : {}),
-          maximumPacketSize: this.host.maximumPacketSize,
-          topicAliasMaximum: TOPIC_ALIAS_MAXIMUM,
-          retainAvailable: true,
-          sharedSubscriptionAvailable: false,
-          subscriptionIdentifiersAvailable: false,
-          wildcardSubscriptionAvailable: true,
-          ...(decision.assignedClientId ? { assignedClientIdentifier: decision.clientId } : {}),
-        },
-      });
-    } else {
-      this.send({ cmd: 'connack', sessionPresent, returnCode: 0 });
-    }
+    this.send(acceptingConnack(version, sessionPresent, this.host, decision));
     this.host.log.debug({ clientId: this.id, protocolVersion: version, sessionPresent, keepalive }, 'client connected');
     session.attach(this);
   }
@@ -297,16 +248,16 @@ export class Connection implements DeliveryTarget {
     if (qos > 0 && messageId === undefined) return this.closeWith(ReasonCode.protocolError, 'QoS > 0 PUBLISH without a packet id');
 
     let ackSuppressed = false;
-    if (qos === 2 && messageId !== undefined && this.pendingQos2.has(messageId)) {
+    const seen = qos !== 0 && messageId !== undefined ? this.inbound.seen(qos, messageId) : undefined;
+    if (seen?.kind === 'qos2') {
       // A retransmission of a QoS 2 message already received: answer again, process once.
-      const known = this.pendingQos2.get(messageId);
-      if (known !== null && known !== undefined) this.sendAck('pubrec', messageId, known);
+      if (seen.code !== null) this.sendAck('pubrec', messageId ?? 0, seen.code);
       return;
     }
-    if (qos === 1 && messageId !== undefined && this.pendingQos1.has(messageId)) {
+    if (seen?.kind === 'qos1') {
       // The client re-sent a message whose PUBACK is still pending: the first PUBACK answers both.
       ackSuppressed = true;
-    } else if (qos > 0 && this.protocolVersion === 5 && this.pendingQos1.size + this.pendingQos2.size >= this.host.receiveMaximum) {
+    } else if (qos > 0 && this.protocolVersion === 5 && this.inbound.size >= this.host.receiveMaximum) {
       return this.closeWith(ReasonCode.receiveMaximumExceeded, `more than ${this.host.receiveMaximum} unacknowledged QoS 1/2 publishes`);
     }
 
@@ -329,10 +280,7 @@ export class Connection implements DeliveryTarget {
       else code.then(record, () => record(ReasonCode.unspecifiedError));
       return;
     }
-    if (!ackSuppressed) {
-      if (qos === 1) this.pendingQos1.add(messageId);
-      else this.pendingQos2.set(messageId, null);
-    }
+    if (!ackSuppressed) this.inbound.begin(qos, messageId);
     const finish = (rc: number): void => {
       this.host.audit({ client: this.id, topic, bytes: payload.length, qos, rc });
       if (!ackSuppressed) this.finishInboundAck(qos, messageId, rc);
@@ -371,47 +319,20 @@ export class Connection implements DeliveryTarget {
 
   private finishInboundAck(qos: 1 | 2, messageId: number, rc: number): void {
     if (this.state !== 'connected') return;
-    if (qos === 1) {
-      this.pendingQos1.delete(messageId);
-      this.sendAck('puback', messageId, rc);
-      return;
-    }
-    if (!this.pendingQos2.has(messageId)) return;
-    // MQTT 5 §4.3.3: a PUBREC with an error code ends the exchange; no PUBREL follows.
-    if (this.protocolVersion === 5 && rc >= 0x80) this.pendingQos2.delete(messageId);
-    else this.pendingQos2.set(messageId, rc);
-    this.sendAck('pubrec', messageId, rc);
+    if (this.inbound.finish(qos, messageId, rc, this.protocolVersion === 5)) this.sendAck(qos === 1 ? 'puback' : 'pubrec', messageId, rc);
   }
 
   private onPubrel(messageId: number): void {
-    const known = this.pendingQos2.delete(messageId);
+    const known = this.inbound.release(messageId);
     this.sendAck('pubcomp', messageId, known ? ReasonCode.success : ReasonCode.packetIdentifierNotFound);
   }
 
   /** The topic name, after MQTT 5 topic alias resolution; null when the connection was closed for it. */
   private resolveTopic(packet: IPublishPacket): string | null {
-    const alias = this.protocolVersion === 5 ? packet.properties?.topicAlias : undefined;
-    let topic = packet.topic;
-    if (alias !== undefined) {
-      if (alias === 0 || alias > TOPIC_ALIAS_MAXIMUM) {
-        this.closeWith(ReasonCode.topicAliasInvalid, `topic alias ${alias} out of range`);
-        return null;
-      }
-      if (topic.length > 0) this.topicAliases.set(alias, topic);
-      else {
-        const known = this.topicAliases.get(alias);
-        if (known === undefined) {
-          this.closeWith(ReasonCode.protocolError, `unknown topic alias ${alias}`);
-          return null;
-        }
-        topic = known;
-      }
-    }
-    if (!isValidTopicName(topic)) {
-      this.closeWith(ReasonCode.topicNameInvalid, `invalid topic name ${JSON.stringify(topic)}`);
-      return null;
-    }
-    return topic;
+    const resolved = this.topicAliases.resolve(packet.topic, this.protocolVersion === 5 ? packet.properties?.topicAlias : undefined);
+    if ('topic' in resolved) return resolved.topic;
+    this.closeWith(resolved.code, resolved.why);
+    return null;
   }
 
   // ---- SUBSCRIBE / UNSUBSCRIBE / DISCONNECT ----
@@ -420,19 +341,10 @@ export class Connection implements DeliveryTarget {
     const session = this.session;
     if (!session) return;
     const v5 = this.protocolVersion === 5;
-    const granted = packet.subscriptions.map((sub) => {
-      if (sub.topic.startsWith('$share/') || sub.topic.startsWith('$queue/')) return v5 ? ReasonCode.sharedSubscriptionsNotSupported : 0x80;
-      if (!isValidTopicFilter(sub.topic)) return v5 ? ReasonCode.topicFilterInvalid : 0x80;
-      const qos: 0 | 1 = sub.qos === 0 ? 0 : 1;
-      session.subscriptions.set(sub.topic, { qos, noLocal: v5 && sub.nl === true, retainAsPublished: v5 && sub.rap === true });
-      return qos;
-    });
+    const granted = grantSubscriptions(session, packet, v5);
     this.send({ cmd: 'suback', messageId: packet.messageId ?? 0, granted });
-    // After the SUBACK, as MQTT orders it; MQTT 5 Retain Handling 2 asks for none.
-    packet.subscriptions.forEach((sub, i) => {
-      const qos = granted[i];
-      if ((qos === 0 || qos === 1) && !(v5 && sub.rh === 2)) this.host.subscribed(session, sub.topic, qos);
-    });
+    // After the SUBACK, as MQTT orders it.
+    for (const { filter, qos } of retainedToSend(packet, granted, v5)) this.host.subscribed(session, filter, qos);
   }
 
   private onUnsubscribe(packet: IUnsubscribePacket): void {
